@@ -1,0 +1,84 @@
+"""One exception handler for the whole API: every error body is
+`{"error": {"type", "message", "fields"?}}` (CONTRACT section 4). Views raise; they never build
+error responses by hand."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with a project-level `type`: raise it (or a subclass) from any view or service."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_type = "error"
+
+    def __init__(self, message: str, *, type: str | None = None, status_code: int | None = None,
+                 fields: dict[str, Any] | None = None) -> None:
+        super().__init__(detail=message)
+        self.type = type or self.default_type
+        if status_code is not None:
+            self.status_code = status_code
+        self.fields = fields
+
+
+_TYPES = {
+    exceptions.ValidationError: "invalid",
+    exceptions.ParseError: "parse_error",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _flatten(detail: Any) -> Any:
+    """DRF's ErrorDetail lists as plain strings (first message per field is enough for a human)."""
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        if all(not isinstance(d, (dict, list)) for d in detail):
+            return [str(d) for d in detail]
+        return [_flatten(d) for d in detail]
+    return [str(detail)]
+
+
+def error_body(type: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's 500 handling (and logging) applies
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.type, str(exc.detail), exc.fields)
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = _flatten(detail)
+        first_field, first_errors = next(iter(fields.items()))
+        first = first_errors[0] if isinstance(first_errors, list) and first_errors else first_errors
+        where = "" if first_field == "non_field_errors" else f"{first_field}: "
+        response.data = error_body("invalid", f"Invalid input ({where}{first}).", fields)
+        return response
+    kind = next((t for cls, t in _TYPES.items() if isinstance(exc, cls)), "error")
+    message = str(exc.detail) if isinstance(getattr(exc, "detail", None), str) else str(exc)
+    response.data = error_body(kind, message)
+    return response

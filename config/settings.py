@@ -1,0 +1,176 @@
+"""Settings, read from the environment (and a `.env` beside manage.py) with django-environ.
+
+CONTRACT.md section 2 lists every variable; the README's configuration table mirrors it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Variables already in the environment win over the file, so a test run or a shell can override it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY and DEBUG:
+    # Only a DEBUG run may go without one; `make run` writes a real one to .env.
+    SECRET_KEY = "insecure-dev-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+APP_BASE_URL = env.str("APP_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+KITE_API_ROOT = env.str("KITE_API_ROOT", default="https://api.kite.trade").rstrip("/")
+KITE_LOGIN_URL = env.str("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
+KITE_SANDBOX_URL = env.str("KITE_SANDBOX_URL", default="http://127.0.0.1:8765").rstrip("/")
+KITE_RATE_LIMITS = env.bool("KITE_RATE_LIMITS", default=True)
+KITE_SANDBOX_RATE_LIMITS = env.bool("KITE_SANDBOX_RATE_LIMITS", default=True)
+KITE_TIMEOUT_SECONDS = env.float("KITE_TIMEOUT_SECONDS", default=7.0)
+KITE_MCP_USER = env.str("KITE_MCP_USER", default="")
+KITE_MCP_ACCOUNTS = env.list("KITE_MCP_ACCOUNTS", default=[])
+# Sandbox market hours: `make run` keeps the paper market open around the clock.
+KITE_SANDBOX_MARKET_ALWAYS_OPEN = env.bool("KITE_SANDBOX_MARKET_ALWAYS_OPEN", default=False)
+
+
+# --- Credentials at rest -------------------------------------------------------------------------
+# FIELD_ENCRYPTION_KEY is one Fernet key or a comma-separated list (the first encrypts, all decrypt).
+# A bad value never crashes the import with a traceback: it is recorded here and reported by the
+# `accounts` system check (which stops start-up), and the encrypted fields refuse to work with it.
+def _parse_fernet_keys(raw: str) -> tuple[list[str], str]:
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        return [], "FIELD_ENCRYPTION_KEY is not set."
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            return [], (
+                f"FIELD_ENCRYPTION_KEY key #{position} is not a valid Fernet key "
+                "(it must be 32 url-safe base64-encoded bytes, e.g. from "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)."
+            )
+    return keys, ""
+
+
+FIELD_ENCRYPTION_KEYS, FIELD_ENCRYPTION_KEY_ERROR = _parse_fernet_keys(env.str("FIELD_ENCRYPTION_KEY", default=""))
+FIELD_ENCRYPTION_KEY_IS_DEV_FALLBACK = False
+if not FIELD_ENCRYPTION_KEYS and DEBUG and FIELD_ENCRYPTION_KEY_ERROR == "FIELD_ENCRYPTION_KEY is not set.":
+    # DEBUG without a key: derive a stable one from SECRET_KEY so a dev database stays readable.
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+    FIELD_ENCRYPTION_KEY_ERROR = ""
+    FIELD_ENCRYPTION_KEY_IS_DEV_FALLBACK = True
+# django-encrypted-model-fields builds its own crypter from this at import time; it must parse even
+# when ours did not (the project's fields use FIELD_ENCRYPTION_KEYS and refuse to run on an error).
+FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEYS or [Fernet.generate_key().decode()]
+
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "encrypted_model_fields",
+    "accounts",
+    "kite",
+    "mcp_bridge",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, sandbox, MCP) share one file: wait for a lock instead of failing,
+    # and let readers run beside a writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-in"
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "portfolio"
+LOGOUT_REDIRECT_URL = "login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # urllib3 logs full URLs at DEBUG, and Kite's logout URL carries the access token.
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    CSRF_COOKIE_HTTPONLY = False

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KiteConfig(AppConfig):
+    name = "kite"
+    verbose_name = "Kite Connect"
