@@ -1,8 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.api import api_aware_404, api_aware_500
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("accounts.api_urls")),
     path("", include("accounts.urls")),
 ]
+
+handler404 = api_aware_404
+handler500 = api_aware_500

@@ -82,3 +82,66 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     message = str(exc.detail) if isinstance(getattr(exc, "detail", None), str) else str(exc)
     response.data = error_body(kind, message)
     return response
+
+
+# --- Strict input ------------------------------------------------------------------------------------
+# DRF is lenient by default (123 becomes "123", "yes" becomes True, unknown keys are ignored). Money
+# is involved: a request that is not exactly what we document is refused with a field error.
+from rest_framework import serializers  # noqa: E402
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys it does not know, and a body that is not a JSON object."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+# --- Errors outside DRF views (unknown URL, crash) still answer the API's error body under /api/ ------
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.views import defaults  # noqa: E402
+
+
+def api_aware_404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No such API endpoint."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def api_aware_500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."),
+                            status=500)
+    return defaults.server_error(request)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from accounts.models import Account
+
+
+class AccountAdminForm(forms.ModelForm):
+    """Key and secret are write-only here: the form never renders a stored value, and leaving a
+    field empty keeps what is stored."""
+
+    api_key = forms.CharField(
+        required=False, max_length=128, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the current key.",
+    )
+    api_secret = forms.CharField(
+        required=False, max_length=128, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = Account
+        fields = ["user", "name", "environment", "api_key", "api_secret", "trading_enabled", "confirm_orders"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial.pop("api_key", None)
+        self.initial.pop("api_secret", None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for field in ("api_key", "api_secret"):
+            if not cleaned.get(field) and self.instance.pk:
+                cleaned[field] = getattr(self.instance, field)
+        return cleaned
+
+    def save(self, commit: bool = True) -> Account:
+        account = super().save(commit=False)
+        if self.instance.pk:
+            stored = Account.objects.get(pk=self.instance.pk)
+            if (stored.api_key, stored.api_secret) != (account.api_key, account.api_secret):
+                account.access_token = None
+                account.token_expires_at = None
+                account.session_version += 1
+        for field in ("api_key", "api_secret"):
+            if not getattr(account, field):
+                setattr(account, field, None)
+        if commit:
+            account.save()
+        return account
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    form = AccountAdminForm
+    list_display = ["name", "user", "environment", "status_display", "kite_user_id", "trading_enabled",
+                    "confirm_orders", "updated_at"]
+    list_filter = ["environment", "trading_enabled", "confirm_orders"]
+    search_fields = ["name", "user__username", "kite_user_id"]
+    readonly_fields = ["api_key_hint", "has_api_secret", "status_display", "kite_user_id", "token_expires_at",
+                       "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["user", "name", "environment"]}),
+        ("Credentials (write-only)", {"fields": ["api_key_hint", "api_key", "has_api_secret", "api_secret"]}),
+        ("Session", {"fields": ["status_display", "kite_user_id", "token_expires_at"]}),
+        ("Orders", {"fields": ["trading_enabled", "confirm_orders"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="status")
+    def status_display(self, account: Account) -> str:
+        return account.status.replace("_", " ") if account.pk else "-"
+
+    @admin.display(description="has API secret", boolean=True)
+    def has_api_secret(self, account: Account) -> bool:
+        return bool(account.api_secret)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("user")

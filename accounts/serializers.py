@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from accounts.models import Account, Environment
+from config.api import StrictBooleanField, StrictCharField, StrictSerializer
+
+# Kite API keys and secrets are short alphanumeric strings; refuse anything that could not be one.
+_CREDENTIAL = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def _credential(value: str) -> str:
+    if not _CREDENTIAL.match(value):
+        raise serializers.ValidationError("Only letters, digits, '-' and '_' are allowed.")
+    return value
+
+
+class AccountReadSerializer(serializers.ModelSerializer):
+    """What any client may see of an account: never the secret, the token or the whole key."""
+
+    api_key_hint = serializers.CharField(read_only=True)
+    has_api_secret = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "id", "name", "environment", "api_key_hint", "has_api_secret", "status", "kite_user_id",
+            "token_expires_at", "trading_enabled", "confirm_orders",
+        ]
+        read_only_fields = fields
+
+    def get_has_api_secret(self, account: Account) -> bool:
+        return bool(account.api_secret)
+
+
+class AccountCreateSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100)
+    environment = serializers.ChoiceField(choices=Environment.choices, default=Environment.LIVE)
+    api_key = StrictCharField(max_length=128, required=False, allow_blank=True, validators=[_credential])
+    api_secret = StrictCharField(max_length=128, required=False, allow_blank=True, validators=[_credential])
+
+
+class AccountUpdateSerializer(StrictSerializer):
+    name = StrictCharField(max_length=100, required=False)
+    api_key = StrictCharField(max_length=128, required=False, validators=[_credential])
+    api_secret = StrictCharField(max_length=128, required=False, validators=[_credential])
+    trading_enabled = StrictBooleanField(required=False)
+    confirm_orders = StrictBooleanField(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and "environment" in data:
+            raise serializers.ValidationError(
+                {"environment": ["The environment cannot be changed; add a new account instead."]}
+            )
+        return super().to_internal_value(data)
