@@ -1,0 +1,237 @@
+"""State of the simulated Kite server. Money is Decimal; prices are rounded to the tick when set."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+MONEY = {"max_digits": 20, "decimal_places": 6}
+
+
+class SandboxState(models.Model):
+    """The singleton row every process reads: the sandbox clock and the price-shift version."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    offset_seconds = models.FloatField(default=0.0)
+    # Bumped on every price shift, so each process knows when to reload its shift table.
+    shifts_version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "sandbox clock"
+
+    def __str__(self) -> str:
+        return f"frozen at {self.frozen_at}" if self.frozen_at else f"real time {self.offset_seconds:+.0f}s"
+
+
+class PriceShift(models.Model):
+    """A step change of one instrument's price from `at` on, on top of the deterministic walk."""
+
+    instrument_token = models.BigIntegerField(db_index=True)
+    at = models.DateTimeField()
+    factor = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_token} x{self.factor:.4f} from {self.at}"
+
+
+class PaperUser(models.Model):
+    """A paper-trading Kite user: cash, and the books the engine keeps for them."""
+
+    user_id = models.CharField(max_length=16, unique=True)
+    user_name = models.CharField(max_length=100)
+    user_shortname = models.CharField(max_length=50)
+    email = models.CharField(max_length=200)
+    opening_balance = models.DecimalField(**MONEY, default=Decimal("0"))
+    # The calendar day (Asia/Kolkata) the positions, day fields and cash belong to.
+    book_day = models.DateField()
+    # The day whose market-close events (MIS square-off, DAY order expiry) have been applied.
+    closed_day = models.DateField(null=True, blank=True)
+    # Up to when open orders have been evaluated against the price path.
+    synced_at = models.DateTimeField()
+    open_orders = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.user_name})"
+
+
+class App(models.Model):
+    """A Kite Connect app: api_key, api_secret, redirect URL, and the paper user it logs in."""
+
+    api_key = models.CharField(max_length=64, unique=True)
+    api_secret = models.CharField(max_length=64)
+    redirect_url = models.URLField(max_length=500)
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="apps")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.api_key} -> {self.user.user_id}"
+
+
+class RequestToken(models.Model):
+    token = models.CharField(max_length=64, unique=True)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="request_tokens")
+    created_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"request token for {self.app.api_key}"
+
+
+class AccessToken(models.Model):
+    token = models.CharField(max_length=64, unique=True)
+    public_token = models.CharField(max_length=64)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="access_tokens")
+    login_time = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.app.api_key} from {self.login_time}"
+
+
+class Order(models.Model):
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="orders")
+    order_id = models.CharField(max_length=32, unique=True)
+    exchange_order_id = models.CharField(max_length=32, blank=True, default="")  # "" until at the exchange
+    variety = models.CharField(max_length=16)
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    instrument_token = models.BigIntegerField()
+    transaction_type = models.CharField(max_length=4)
+    order_type = models.CharField(max_length=8)
+    product = models.CharField(max_length=8)
+    validity = models.CharField(max_length=8)
+    validity_ttl = models.PositiveIntegerField(default=0)
+    quantity = models.PositiveIntegerField()
+    disclosed_quantity = models.PositiveIntegerField(default=0)
+    price = models.DecimalField(**MONEY, default=Decimal("0"))
+    trigger_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    filled_quantity = models.PositiveIntegerField(default=0)
+    pending_quantity = models.PositiveIntegerField(default=0)
+    cancelled_quantity = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=32, db_index=True)
+    status_message = models.TextField(blank=True, default="")
+    status_message_raw = models.TextField(blank=True, default="")
+    tag = models.CharField(max_length=20, blank=True, default="")
+    market_protection = models.IntegerField(default=0)
+    modified = models.BooleanField(default=False)
+    modification_count = models.PositiveIntegerField(default=0)
+    triggered = models.BooleanField(default=False)
+    # The margin this open order blocks (released when it fills, is cancelled or rejected).
+    blocked_margin = models.DecimalField(**MONEY, default=Decimal("0"))
+    order_timestamp = models.DateTimeField()
+    exchange_timestamp = models.DateTimeField(null=True, blank=True)
+    exchange_update_timestamp = models.DateTimeField(null=True, blank=True)
+    book_day = models.DateField()
+    # When an AMO goes to the exchange (the next open), or when a TTL order lapses.
+    active_from = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order_timestamp", "id"]
+        indexes = [models.Index(fields=["user", "book_day"]), models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.transaction_type} {self.quantity} {self.exchange}:{self.tradingsymbol}"
+
+
+class OrderEvent(models.Model):
+    """One snapshot of an order as it moves through states (GET /orders/{order_id})."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    snapshot = models.JSONField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot.get('order_id')} {self.snapshot.get('status')}"
+
+
+class Trade(models.Model):
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="trades")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="trades")
+    trade_id = models.CharField(max_length=32, unique=True)
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    instrument_token = models.BigIntegerField()
+    product = models.CharField(max_length=8)
+    transaction_type = models.CharField(max_length=4)
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(**MONEY)
+    fill_timestamp = models.DateTimeField()
+    book_day = models.DateField()
+
+    class Meta:
+        ordering = ["fill_timestamp", "id"]
+        indexes = [models.Index(fields=["user", "book_day"])]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id} {self.transaction_type} {self.quantity} @ {self.price}"
+
+
+class Position(models.Model):
+    """One instrument and product in a user's book: what was carried in, and today's trading."""
+
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="positions")
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    instrument_token = models.BigIntegerField()
+    product = models.CharField(max_length=8)
+    overnight_quantity = models.IntegerField(default=0)
+    overnight_average = models.DecimalField(**MONEY, default=Decimal("0"))
+    overnight_close = models.DecimalField(**MONEY, default=Decimal("0"))
+    day_buy_quantity = models.PositiveIntegerField(default=0)
+    day_buy_value = models.DecimalField(**MONEY, default=Decimal("0"))
+    day_sell_quantity = models.PositiveIntegerField(default=0)
+    day_sell_value = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "instrument_token", "product"], name="sandbox_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.tradingsymbol} {self.product}"
+
+    @property
+    def quantity(self) -> int:
+        return self.overnight_quantity + self.day_buy_quantity - self.day_sell_quantity
+
+
+class Holding(models.Model):
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="holdings")
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    instrument_token = models.BigIntegerField()
+    isin = models.CharField(max_length=16)
+    realised_quantity = models.PositiveIntegerField(default=0)
+    t1_quantity = models.PositiveIntegerField(default=0)
+    used_quantity = models.PositiveIntegerField(default=0)
+    opening_quantity = models.PositiveIntegerField(default=0)
+    average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["tradingsymbol", "exchange"]
+        constraints = [models.UniqueConstraint(fields=["user", "instrument_token"], name="sandbox_holding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.tradingsymbol} x{self.quantity}"
+
+    @property
+    def quantity(self) -> int:
+        return self.realised_quantity + self.t1_quantity
