@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import Account
+from accounts.models import Account, Environment
 from accounts.serializers import AccountCreateSerializer, AccountReadSerializer, AccountUpdateSerializer
 from config.api import ApiError
 
@@ -28,6 +28,17 @@ def get_account_or_404(request: Request, account_id: Any) -> Account:
         raise ApiError("No such account.", type="not_found", status_code=404) from None
 
 
+def _provision_if_possible(account: Account) -> None:
+    """A sandbox account gets its key and secret from the sandbox; if it is down, at the first login."""
+    from kite.errors import ToolError
+    from kite.services import sandbox_provision
+
+    try:
+        sandbox_provision(account=account)
+    except ToolError:
+        pass
+
+
 class AccountListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         accounts = selectors.account_list(user=request.user)
@@ -40,6 +51,8 @@ class AccountListCreateApi(APIView):
             account = services.account_create(user=request.user, **serializer.validated_data)
         except services.DuplicateAccountName as exc:
             raise _duplicate(str(exc)) from None
+        if account.environment == Environment.SANDBOX and not account.has_credentials:
+            _provision_if_possible(account)
         return Response(AccountReadSerializer(account).data, status=status.HTTP_201_CREATED)
 
 

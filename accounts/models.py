@@ -35,6 +35,8 @@ class Account(models.Model):
     # Bumped whenever the session (token) changes, so every process can tell its cached client is stale
     # from one cheap column, without decrypting anything.
     session_version = models.PositiveIntegerField(default=0, editable=False)
+    # SHA-256 of the nonce in the latest login URL's signed state: a callback consumes it (single use).
+    login_nonce_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     trading_enabled = models.BooleanField(default=False)
     confirm_orders = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

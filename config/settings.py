@@ -163,12 +163,23 @@ REST_FRAMEWORK = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {"format": "[%(asctime)s] %(message)s"},
+    },
+    "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecrets"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # urllib3 logs full URLs at DEBUG, and Kite's logout URL carries the access token.
         "urllib3": {"level": "WARNING"},
+        # pykiteconnect logs whole responses at DEBUG, generate_session's access token included.
+        "kiteconnect": {"level": "WARNING"},
+        # Development servers' request lines (runserver, runsandbox), with tokens in query strings redacted.
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }
 

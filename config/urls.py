@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.api import api_aware_404, api_aware_500
+from kite.urls import api_urlpatterns as kite_api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("accounts.api_urls")),
+    path("api/", include(kite_api)),
+    path("", include("kite.urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -1,0 +1,74 @@
+"""Forms of the Settings > Accounts pages. They validate input only; the views call accounts.services."""
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from accounts.models import Environment
+
+# Kite API keys and secrets are short alphanumeric strings (the same rule as the REST API's serializers).
+_credential = RegexValidator(r"^[A-Za-z0-9_\-]+$", "Only letters, digits, '-' and '_' are allowed.")
+
+
+def _key_field(**kwargs: Any) -> forms.CharField:
+    return forms.CharField(label="API key", max_length=128, required=False, validators=[_credential],
+                           widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}), **kwargs)
+
+
+def _secret_field(**kwargs: Any) -> forms.CharField:
+    # render_value=False: the secret is write-only, a re-rendered form never carries it back to the browser.
+    return forms.CharField(label="API secret", max_length=128, required=False, validators=[_credential],
+                           widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                           **kwargs)
+
+
+class AccountCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Your label for this account, e.g. “Main” or “Paper”.")
+    environment = forms.ChoiceField(choices=Environment.choices, initial=Environment.LIVE, widget=forms.RadioSelect)
+    api_key = _key_field(help_text="From your app in the Kite developer console.")
+    api_secret = _secret_field(help_text="Stored encrypted; never shown again.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        environment = data.get("environment")
+        key, secret = data.get("api_key"), data.get("api_secret")
+        if environment == Environment.SANDBOX:
+            if key or secret:
+                raise forms.ValidationError(
+                    "A sandbox account gets its API key and secret from the sandbox: leave both empty.")
+        elif environment == Environment.LIVE:
+            if not key and "api_key" not in self.errors:
+                self.add_error("api_key", "A live account needs the API key of your Kite Connect app.")
+            if not secret and "api_secret" not in self.errors:
+                self.add_error("api_secret", "A live account needs the API secret of your Kite Connect app.")
+        return data
+
+
+class AccountEditForm(forms.Form):
+    """Rename, or replace the credentials. Empty key or secret fields keep what is stored."""
+
+    name = forms.CharField(max_length=100)
+    api_key = _key_field(help_text="Leave empty to keep the current key.")
+    api_secret = _secret_field(help_text="Write-only: leave empty to keep the current secret.")
+
+    def __init__(self, *args: Any, key_hint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The stored key is shown only as its hint ("…abcd"), never as a value the form would carry.
+        self.fields["api_key"].widget.attrs["placeholder"] = key_hint or "not set"
+        self.fields["api_secret"].widget.attrs["placeholder"] = "unchanged" if key_hint else "not set"
+
+    def changes(self) -> dict[str, Any]:
+        """The fields to pass to accounts.services.account_update: only what was filled in."""
+        data = self.cleaned_data
+        changes: dict[str, Any] = {"name": data["name"]}
+        for field in ("api_key", "api_secret"):
+            if data.get(field):
+                changes[field] = data[field]
+        return changes
+
+
+class AccountOptionsForm(forms.Form):
+    trading_enabled = forms.BooleanField(label="Allow trading", required=False)
+    confirm_orders = forms.BooleanField(label="Confirm each order", required=False)

@@ -1,0 +1,68 @@
+"""The Kite REST API (CONTRACT section 4): login/session/logout, account statuses, tools, execute."""
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import StrictCharField, StrictIntegerField, StrictSerializer
+from kite import services
+from kite.tools import TOOLS
+
+
+class AuthSerializer(StrictSerializer):
+    action = serializers.ChoiceField(choices=["login", "session", "logout"])
+    account_id = StrictIntegerField(min_value=1)
+    request_token = StrictCharField(required=False, max_length=128)
+
+    def validate(self, data: dict) -> dict:
+        if data["action"] == "session" and not data.get("request_token"):
+            raise serializers.ValidationError({"request_token": ["Required for action 'session'."]})
+        if data["action"] != "session" and "request_token" in data:
+            raise serializers.ValidationError({"request_token": ["Only for action 'session'."]})
+        return data
+
+
+class KiteAuthApi(APIView):
+    def post(self, request: Request) -> Response:
+        body = AuthSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = body.validated_data["action"]
+        account = services.account_get_for_user(user=request.user, account_id=body.validated_data["account_id"])
+        if action == "login":
+            return Response({"login_url": services.login_url(account=account)})
+        if action == "session":
+            account = services.session_create(account=account, request_token=body.validated_data["request_token"])
+            return Response({"status": "connected", "kite_user_id": account.kite_user_id,
+                             "token_expires_at": account.token_expires_at})
+        confirmed = services.session_delete(account=account)
+        return Response({"status": account.status, "invalidated_at_kite": confirmed})
+
+
+class KiteAccountsApi(APIView):
+    def get(self, request: Request) -> Response:
+        return Response(services.account_statuses(user=request.user))
+
+
+class ToolListApi(APIView):
+    def get(self, request: Request) -> Response:
+        return Response([
+            {"name": t.name, "title": t.title, "description": t.description, "input_schema": t.input_schema,
+             "read_only": t.read_only}
+            for t in TOOLS.values()
+        ])
+
+
+class ExecuteSerializer(StrictSerializer):
+    tool = StrictCharField(max_length=64)
+    args = serializers.JSONField(required=False, default=dict)
+
+
+class ExecuteApi(APIView):
+    def post(self, request: Request) -> Response:
+        body = ExecuteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = services.tool_execute(user=request.user, tool_name=body.validated_data["tool"],
+                                     arguments=body.validated_data["args"], path="api")
+        return Response({"data": data})

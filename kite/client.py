@@ -1,0 +1,118 @@
+"""One place that turns an account into a ready Kite client.
+
+- Clients are cached in-process per account, built (and credentials decrypted) once, and reused, so
+  their pooled HTTP connection to Kite stays open across calls.
+- Each account row carries `session_version`, bumped on every change of session. A cached client
+  whose version differs from the row is stale (another process logged in or out): it is rebuilt.
+- Every response passes through `_raise_for_kite_error`, which turns Kite's error envelope into a
+  `KiteError` carrying Kite's own `error_type` (pykiteconnect loses some of them).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from kiteconnect import KiteConnect
+
+from accounts.models import Account, Environment
+from kite.errors import KiteError
+from kite.ratelimit import SlidingWindowLimiter
+
+_limiter = SlidingWindowLimiter()
+
+
+def api_root(environment: str) -> str:
+    return settings.KITE_SANDBOX_URL if environment == Environment.SANDBOX else settings.KITE_API_ROOT
+
+
+def login_base_url(environment: str) -> str:
+    if environment == Environment.SANDBOX:
+        return f"{settings.KITE_SANDBOX_URL}/connect/login"
+    return settings.KITE_LOGIN_URL
+
+
+def _raise_for_kite_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """requests response hook: an error answer becomes a KiteError with Kite's error_type."""
+    if response.status_code < 400:
+        return
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("status") == "error":
+            raise KiteError(str(body.get("error_type") or "GeneralException"),
+                            str(body.get("message") or "no message"), response.status_code)
+    raise KiteError("DataException", f"Kite answered HTTP {response.status_code} without an error body.",
+                    response.status_code)
+
+
+def new_client(*, api_key: str, access_token: str | None, environment: str) -> KiteConnect:
+    kite = KiteConnect(api_key=api_key, access_token=access_token, root=api_root(environment),
+                       timeout=settings.KITE_TIMEOUT_SECONDS)
+    kite.reqsession.hooks["response"].append(_raise_for_kite_error)
+    return kite
+
+
+@dataclass
+class _Cached:
+    version: int
+    root: str
+    kite: KiteConnect
+
+
+_clients: dict[int, _Cached] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(account: Account) -> KiteConnect:
+    """A client with the account's current session; `account` may have its credentials deferred."""
+    root = api_root(account.environment)
+    cached = _clients.get(account.pk)
+    if cached is not None and cached.version == account.session_version and cached.root == root:
+        return cached.kite
+    full = Account.objects.get(pk=account.pk)  # the one place credentials are decrypted
+    kite = new_client(api_key=full.api_key or "", access_token=full.access_token, environment=full.environment)
+    with _clients_lock:
+        old = _clients.get(account.pk)
+        _clients[account.pk] = _Cached(version=full.session_version, root=root, kite=kite)
+    if old is not None:
+        old.kite.reqsession.close()
+    return kite
+
+
+def forget_client(account_id: int) -> None:
+    with _clients_lock:
+        old = _clients.pop(account_id, None)
+    if old is not None:
+        old.kite.reqsession.close()
+
+
+def forget_all_clients() -> None:
+    for account_id in list(_clients):
+        forget_client(account_id)
+
+
+def cached_client_count() -> int:
+    return len(_clients)
+
+
+def call(kite: KiteConnect, endpoint_class: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call one client method inside Kite's rate limit; transport failures become KiteErrors."""
+    if settings.KITE_RATE_LIMITS:
+        _limiter.acquire(kite.api_key, endpoint_class)
+    try:
+        return getattr(kite, method)(*args, **kwargs)
+    except requests.Timeout:
+        raise KiteError("kite_timeout", f"Kite did not answer within {settings.KITE_TIMEOUT_SECONDS:g} s "
+                        f"({kite.root}).") from None
+    except requests.RequestException as exc:
+        raise KiteError("kite_unreachable", f"Could not reach Kite at {kite.root}: {type(exc).__name__}.") from None
+
+
+def limiter() -> SlidingWindowLimiter:
+    return _limiter

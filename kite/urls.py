@@ -1,0 +1,19 @@
+from django.urls import path
+
+from kite import api, views
+
+api_urlpatterns = [
+    path("kite/auth", api.KiteAuthApi.as_view(), name="api-kite-auth"),
+    path("kite/accounts", api.KiteAccountsApi.as_view(), name="api-kite-accounts"),
+    path("kite/tools", api.ToolListApi.as_view(), name="api-kite-tools"),
+    path("kite/execute", api.ExecuteApi.as_view(), name="api-kite-execute"),
+]
+
+urlpatterns = [
+    path("kite/callback", views.callback, name="kite-callback"),
+    path("settings/accounts/<int:account_id>/connect/", views.account_connect, name="account-connect"),
+    path("settings/accounts/<int:account_id>/disconnect/", views.account_disconnect, name="account-disconnect"),
+    path("portfolio/", views.portfolio, name="portfolio"),
+    path("portfolio/data", views.portfolio_data, name="portfolio-data"),
+    path("orders/", views.orders, name="orders"),
+]
