@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +52,17 @@ def _raise_for_kite_error(response: requests.Response, *args: Any, **kwargs: Any
                     response.status_code)
 
 
+_PROXY_ENVIRONMENT = bool(urllib.request.getproxies())
+
+
 def new_client(*, api_key: str, access_token: str | None, environment: str) -> KiteConnect:
     kite = KiteConnect(api_key=api_key, access_token=access_token, root=api_root(environment),
                        timeout=settings.KITE_TIMEOUT_SECONDS)
     kite.reqsession.hooks["response"].append(_raise_for_kite_error)
+    if not _PROXY_ENVIRONMENT:
+        # requests re-reads every proxy variable of the environment on each call (~0.4 ms); with none
+        # set there is nothing to find. With a proxy configured, the default behaviour stays.
+        kite.reqsession.trust_env = False
     return kite
 
 

@@ -318,8 +318,13 @@ def get_tool(name: Any) -> Tool:
     return tool
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def to_json(value: Any) -> Any:
     """What Kite returned, as JSON: datetimes back in Kite's own forms."""
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
