@@ -134,6 +134,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-in"
+FORMAT_MODULE_PATH = ["config.formats"]  # Indian digit grouping: ₹1,00,895.90
 TIME_ZONE = "Asia/Kolkata"
 USE_I18N = True
 USE_TZ = True

@@ -125,3 +125,11 @@ def test_log_lines_never_carry_tokens_from_query_strings(caplog):
                                None, None)
     RedactSecrets().filter(record)
     assert "RT1" not in record.getMessage() and "ST1" not in record.getMessage()
+
+
+def test_amounts_use_indian_digit_grouping():
+    from django.template import Context, Template
+
+    rendered = Template('{{ v|floatformat:"2g" }} {{ w|floatformat:"0g" }}').render(Context({"v": 10089590.5,
+                                                                                             "w": 998463}))
+    assert rendered == "1,00,89,590.50 9,98,463"
