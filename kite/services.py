@@ -8,6 +8,7 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
@@ -239,12 +240,19 @@ def _audit(*, user: AbstractBaseUser, path: str, tool_name: str, arguments: Any,
     )
 
 
-def tool_call_prepare(*, user: AbstractBaseUser, tool_name: Any, arguments: Any, path: str) -> ToolCall:
-    """Validate and check a call without sending anything. Refusals of order tools are audited."""
+def tool_call_prepare(*, user: AbstractBaseUser, tool_name: Any, arguments: Any, path: str,
+                      account_ids: Collection[int] | None = None) -> ToolCall:
+    """Validate and check a call without sending anything. Refusals of order tools are audited.
+
+    `account_ids` narrows the user's accounts to those a caller may use (the MCP server's served set):
+    any other account is answered exactly like a missing one.
+    """
     tool = get_tool(tool_name)
     account: Account | None = None
     try:
         args = tool.validate(arguments)
+        if account_ids is not None and args.account_id not in account_ids:
+            raise ToolError("No such account.", type="not_found", status_code=404)
         account = account_for_call(user=user, account_id=args.account_id)
         if not tool.read_only and not account.trading_enabled:
             raise ToolError(f"Trading is disabled on account {account.name!r}: nothing was sent. Allow trading in "

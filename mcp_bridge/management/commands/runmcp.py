@@ -1,0 +1,114 @@
+"""`python manage.py runmcp`: the Kite tools over MCP on stdio, for one user's accounts.
+
+Stdout is the protocol channel, so nothing else may reach it: the command's own output goes to stderr, the
+system checks run here and report to stderr, logging goes to stderr, and handle() returns None. Closing
+stdin or Ctrl-C (SIGINT, SIGTERM) ends the server with exit code 0.
+"""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.db import DatabaseError, connections
+
+SIGNAL_GRACE_SECONDS = 10.0
+
+
+class Command(BaseCommand):
+    help = ("Serve the Kite tools over MCP on stdio (for Claude Desktop and other MCP clients). "
+            "KITE_MCP_USER picks the user, KITE_MCP_ACCOUNTS the accounts (default: all of that user's).")
+    # The checks run in handle(), reporting to stderr: Django's own run could write to stdout.
+    requires_system_checks: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stdout = OutputWrapper(sys.stderr)
+
+    def execute(self, *args: Any, **options: Any) -> None:
+        options["stdout"] = None  # whatever a caller passes, nothing of ours goes to stdout
+        try:
+            super().execute(*args, **options)
+        except KeyboardInterrupt:  # Ctrl-C during start-up
+            _exit_now()
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # From here on fd 1 is stderr: a stray print, a check, a C library or a child process cannot reach the
+        # wire. The protocol gets its own duplicate of the real stdout.
+        wire = _take_stdout()
+        if not options.get("skip_checks"):
+            self.check(display_num_errors=False)
+        from mcp_bridge.scope import ScopeError, mcp_scope_resolve
+
+        try:
+            self.check_migrations()
+            scope = mcp_scope_resolve(username=settings.KITE_MCP_USER, accounts=settings.KITE_MCP_ACCOUNTS)
+            served = scope.served_ids()
+        except ScopeError as exc:
+            raise CommandError(str(exc)) from None
+        except DatabaseError as exc:
+            raise CommandError(f"Cannot read the database ({connections['default'].settings_dict['NAME']}): "
+                               f"{exc}. Check DATABASE_URL, and run `python manage.py migrate`.") from None
+        who = scope.user.get_username()
+        if not served:
+            self.stderr.write(f"runmcp: {who!r} has no Kite accounts yet; add one in Kite Desk (the tools answer "
+                              "not_found until then).")
+        self.stderr.write(f"runmcp: serving {who!r}, accounts {served or '(none yet)'}"
+                          f"{'' if scope.account_ids is not None else ' (all of theirs)'}; MCP on stdio.")
+        # Like runserver: the connections the checks opened are not the ones the tool calls will use.
+        connections.close_all()
+
+        from mcp_bridge.server import KiteMcp
+
+        app = KiteMcp(scope)
+        _serve(app, wire)
+        app.close()
+        connections.close_all()
+
+
+def _take_stdout() -> BinaryIO:
+    """Keep the real stdout for the protocol alone, and point fd 1 (and so sys.stdout) at stderr."""
+    sys.stdout.flush()
+    wire = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    return wire
+
+
+def _serve(app: Any, wire: BinaryIO) -> None:
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_exit_on_signal, app)
+            stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8", newline="\n"))
+            async with stdio_server(stdout=stdout) as (read_stream, write_stream):
+                await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+            tasks.cancel_scope.cancel()  # stdin closed: the normal end
+
+    try:
+        anyio.run(main)
+    except KeyboardInterrupt:  # Ctrl-C before the signal watcher was in place
+        _exit_now()
+
+
+async def _exit_on_signal(app: Any) -> None:
+    """Ctrl-C or SIGTERM (what an MCP client sends when closing stdin was not enough): let a tool call that is
+    talking to Kite finish (bounded), then leave at once, with 0. Not a KeyboardInterrupt unwinding the loop:
+    a worker thread stays blocked reading stdin, and Python would wait for it at exit."""
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            with anyio.move_on_after(SIGNAL_GRACE_SECONDS):
+                await app.idle()
+            _exit_now()
+
+
+def _exit_now() -> None:
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,0 +1,388 @@
+"""The MCP server: the one tool registry (kite.tools.TOOLS) served over MCP, plus `list_accounts` and `login`.
+
+Built on the SDK's low-level `Server`, not `MCPServer`: `MCPServer` derives each tool's schema from a Python
+signature, while here the registry already holds the name, title, description and JSON schema, and the Kite
+service validates the arguments. So every MCP tool is a registry tool, mapped 1:1.
+
+Threads: the ORM and the Kite client are synchronous. Every piece of Django work runs in one of a few
+threads of its own (`_db`), with `close_old_connections()` before and after, never in the event loop; so the
+process keeps at most DB_THREADS database connections however long it runs. An order is
+prepare (thread) -> ask the human (event loop) -> run (thread).
+
+Confirmation of orders, in both protocol eras:
+- up to 2025-11-25 (the `initialize` handshake, what MCP clients speak today): the server sends
+  `elicitation/create` to the client in the middle of the call and waits for the answer;
+- 2026-07-28 (no server-to-client requests): the call answers `InputRequiredResult` carrying the same form,
+  and the client retries with the answer. The `request_state` is a single-use token the server keeps, bound to
+  a fingerprint of the exact order shown, so an answer counts once and only for that order.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+from django.db import close_old_connections
+from mcp import types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from kite.errors import ToolError
+from kite.tools import TOOLS, NoArgs, Tool, invalid_arguments
+from mcp_bridge import confirm
+from mcp_bridge.scope import McpScope
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SERVER_NAME = "kite-desk"
+PATH = "mcp"  # OrderAudit.Path.MCP
+CONFIRM_KEY = "confirm_order"  # the input request's key in the 2026-07-28 round trip
+CONFIRM_TIMEOUT_SECONDS = 600.0  # how long a confirmation may wait for the human
+PENDING_TTL_SECONDS = 900.0  # how long a 2026-07-28 confirmation token stays valid
+DB_THREADS = 4  # Django's threads: at most this many tool calls touch the database (and Kite) at once
+
+INSTRUCTIONS = (
+    "Kite Desk: the user's Zerodha Kite accounts (or paper-trading sandbox accounts). Start with list_accounts "
+    "to see the accounts this server may use and whether each is connected. A tool that answers session_expired "
+    "needs a fresh Kite login: call `login` and give the user the URL. Orders (place_order, modify_order, "
+    "cancel_order) need trading enabled on the account, and the user confirms each one in the client before "
+    "anything is sent; a declined order was not sent - do not retry it unless asked."
+)
+
+_LIST_ACCOUNTS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+def _tool_annotations(tool: Tool) -> types.ToolAnnotations:
+    if tool.read_only:
+        return types.ToolAnnotations(title=tool.title, read_only_hint=True, idempotent_hint=True,
+                                     open_world_hint=True)
+    return types.ToolAnnotations(title=tool.title, read_only_hint=False, destructive_hint=True,
+                                 idempotent_hint=False, open_world_hint=True)
+
+
+def _schema_for(schema: dict[str, Any], served: list[int]) -> dict[str, Any]:
+    """The registry's schema; with one served account, `account_id` becomes optional (that account)."""
+    schema = json.loads(json.dumps(schema))  # a deep copy: the registry's schema is shared
+    if len(served) == 1 and "account_id" in schema.get("properties", {}):
+        schema["required"] = [name for name in schema.get("required", []) if name != "account_id"]
+        if not schema["required"]:
+            del schema["required"]
+        schema["properties"]["account_id"] = {
+            **schema["properties"]["account_id"],
+            "description": f"Optional: this server serves one account (id {served[0]}), used when omitted.",
+        }
+    return schema
+
+
+def _ok(data: Any) -> types.CallToolResult:
+    """Success: what Kite returned, as structured content (an object) and as JSON text for older clients."""
+    structured = data if isinstance(data, dict) else {"result": data}
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _failed(error: ToolError) -> types.CallToolResult:
+    """A tool error the model can read and act on: `isError`, the type and the message, the fields if any."""
+    body: dict[str, Any] = {"type": error.type, "message": error.message}
+    text = f"{error.type}: {error.message}"
+    if error.fields:
+        body["fields"] = error.fields
+        others = [f"{name}: {'; '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+                  for name, msgs in error.fields.items()]
+        if len(others) > 1:
+            text += " All problems: " + " | ".join(others)
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
+                                structured_content={"error": body}, is_error=True)
+
+
+def _can_ask(capabilities: types.ClientCapabilities | None) -> bool:
+    """Form elicitation declared: `elicitation.form`, or a bare `elicitation: {}` (the pre-modes spelling)."""
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+@dataclass
+class _Pending:
+    fingerprint: str
+    expires: float
+
+
+class KiteMcp:
+    """One MCP server for one scope (a user and the accounts it may use)."""
+
+    def __init__(self, scope: McpScope) -> None:
+        self.scope = scope
+        # Django's own threads: a fixed few, so the database connections they keep (CONN_MAX_AGE) are a fixed
+        # few too. anyio's shared pool would spread calls over any number of threads, each with a connection.
+        self._executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="kite-mcp-db")
+        self._busy = 0
+        self._pending: dict[str, _Pending] = {}
+        self.server: Server[Any] = Server(
+            SERVER_NAME, version="0.1.0", title="Kite Desk", instructions=INSTRUCTIONS,
+            on_list_tools=self._on_list_tools, on_call_tool=self._on_call_tool,
+        )
+
+    async def idle(self) -> None:
+        """Returns once no tool call is working in a thread (talking to the database or to Kite)."""
+        while self._busy:
+            await anyio.sleep(0.05)
+
+    def close(self) -> None:
+        """Let Django's threads finish and end (their connections close with them)."""
+        self._executor.shutdown(wait=True)
+
+    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run Django work in one of Django's threads, never in the event loop. Once started it finishes, even
+        if the call is abandoned: an order that reached Kite is always audited."""
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(_in_thread, fn, *args, **kwargs))
+        self._busy += 1
+        try:
+            with anyio.CancelScope(shield=True):
+                return await future
+        finally:
+            self._busy -= 1
+
+    # --- tools/list -----------------------------------------------------------------------------------
+
+    async def _on_list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                             ) -> types.ListToolsResult:
+        served = await self._db(self.scope.served_ids)
+        return types.ListToolsResult(tools=self.tools(served))
+
+    def tools(self, served: list[int]) -> list[types.Tool]:
+        """The MCP tools: list_accounts and login, then every registry tool, as the registry defines it."""
+        listed = [
+            types.Tool(
+                name="list_accounts", title="Your Kite accounts",
+                description="The Kite accounts this server may use: id, name, environment (live or sandbox), "
+                            "status (connected, expired, needs_login, needs_credentials), and whether trading is "
+                            "enabled and orders need your confirmation. Read-only.",
+                input_schema=_LIST_ACCOUNTS_SCHEMA,
+                annotations=types.ToolAnnotations(title="Your Kite accounts", read_only_hint=True,
+                                                  idempotent_hint=True, open_world_hint=False),
+            ),
+            types.Tool(
+                name="login", title="Log in to Kite",
+                description="The Kite login URL for an account. Give it to the user: they "
+                            "open it in a browser and log in to Kite, and the Kite Desk web app completes the "
+                            "session; the tools then work on that account, no restart needed. Needed when a tool "
+                            "answers session_expired (Kite sessions end every morning at 06:00 IST).",
+                input_schema=_schema_for(NoArgs.model_json_schema(), served),
+                annotations=types.ToolAnnotations(title="Log in to Kite", read_only_hint=False,
+                                                  destructive_hint=False, idempotent_hint=False,
+                                                  open_world_hint=True),
+            ),
+        ]
+        for tool in TOOLS.values():
+            listed.append(types.Tool(name=tool.name, title=tool.title, description=tool.description,
+                                     input_schema=_schema_for(tool.input_schema, served),
+                                     annotations=_tool_annotations(tool)))
+        for entry in listed:
+            entry.input_schema.pop("title", None)
+        return listed
+
+    # --- tools/call -----------------------------------------------------------------------------------
+
+    async def _on_call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+                            ) -> types.CallToolResult | types.InputRequiredResult:
+        name, arguments = params.name, dict(params.arguments or {})
+        try:
+            if name == "list_accounts":
+                return _ok(await self._db(self._list_accounts, arguments))
+            if name == "login":
+                return _ok(await self._db(self._login, arguments))
+            tool = TOOLS.get(name)
+            if tool is None:
+                raise ToolError(f"Unknown tool {name!r}; tools/list lists them.", type="unknown_tool",
+                                status_code=400, fields={"name": ["Unknown tool."]})
+            call = await self._db(self._prepare, tool, arguments)
+            if not tool.read_only and call.account.confirm_orders:
+                pending = await self._confirm(ctx, params, call)
+                if pending is not None:
+                    return pending
+            return _ok(await self._db(_run, call))
+        except ToolError as error:
+            return _failed(error)
+        except Exception:
+            # A bug or a database failure: logged (stderr) with its traceback; the server keeps serving.
+            log.exception("MCP tool %r failed unexpectedly", name)
+            return _failed(ToolError("Something went wrong on our side; it has been logged on the server's "
+                                     "stderr.", type="internal_error", status_code=500))
+
+    # Sync parts (worker threads) ------------------------------------------------------------------------
+
+    def _prepare(self, tool: Tool, arguments: dict[str, Any]) -> Any:
+        from kite.services import tool_call_prepare
+
+        served = self.scope.served_ids()
+        _default_account(arguments, served)
+        try:
+            return tool_call_prepare(user=self.scope.user, tool_name=tool.name, arguments=arguments, path=PATH,
+                                     account_ids=served)
+        except ToolError as error:
+            raise _with_hint(error, served) from None
+
+    def _list_accounts(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        from accounts.models import Account
+        from kite.services import account_statuses
+
+        if arguments:
+            raise ToolError(f"list_accounts takes no arguments ({', '.join(sorted(arguments))}: not permitted).",
+                            type="invalid", status_code=400,
+                            fields={k: ["Extra inputs are not permitted"] for k in sorted(arguments)})
+        served = set(self.scope.served_ids())
+        flags = {pk: (trading, confirm_orders) for pk, trading, confirm_orders in
+                 Account.objects.filter(pk__in=served).values_list("id", "trading_enabled", "confirm_orders")}
+        accounts = []
+        for row in account_statuses(user=self.scope.user):
+            if row["id"] in served:
+                expires = row["token_expires_at"]
+                accounts.append({**row, "token_expires_at": expires.isoformat() if expires else None,
+                                 "trading_enabled": flags[row["id"]][0], "confirm_orders": flags[row["id"]][1]})
+        return {"accounts": accounts}
+
+    def _login(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        from kite.services import account_get_for_user, login_url
+
+        served = self.scope.served_ids()
+        _default_account(arguments, served)
+        try:
+            try:
+                args = NoArgs.model_validate(arguments)
+            except ValidationError as exc:
+                raise invalid_arguments("login", exc) from None
+            if args.account_id not in served:
+                raise ToolError("No such account.", type="not_found", status_code=404)
+            account = account_get_for_user(user=self.scope.user, account_id=args.account_id)
+            url = login_url(account=account)
+        except ToolError as error:
+            raise _with_hint(error, served) from None
+        return {
+            "account_id": account.pk, "account": account.name, "environment": account.environment,
+            "login_url": url,
+            "next": "Open login_url in a browser and log in to Kite. Kite sends you back to the Kite Desk web app, "
+                    "which completes the session (the app must be running); then the tools work on this account.",
+        }
+
+    # Confirmation (event loop) ---------------------------------------------------------------------------
+
+    async def _confirm(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, call: Any
+                       ) -> types.InputRequiredResult | None:
+        """None when the human confirmed this exact order; InputRequiredResult to ask (2026-07-28); else raises."""
+        if not _can_ask(ctx.session.client_capabilities):
+            await self._refuse(call, "confirmation_unavailable", "This MCP client cannot ask you to confirm orders "
+                               "(it declared no form elicitation), so nothing was sent. Use a client that supports "
+                               "elicitation, or turn off confirm_orders on the account in Kite Desk.", "refused")
+        message = confirm.describe(call)
+        if ctx.session.can_send_request:
+            answer = await self._ask_now(ctx, call, message)
+        else:
+            answer = self._answer_from_retry(params, call)
+            if answer is None:
+                return self._ask_by_round_trip(call, message)
+        if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
+            return None
+        if answer.action == "cancel":
+            await self._refuse(call, "order_cancelled", "The confirmation was dismissed, so nothing was sent to Kite. "
+                               "Do not retry unless the user asks.", "declined")
+        await self._refuse(call, "order_declined", "The user declined this order in the confirmation prompt, so "
+                           "nothing was sent to Kite. Do not retry unless the user asks.", "declined")
+        raise AssertionError("unreachable")
+
+    async def _ask_now(self, ctx: ServerRequestContext[Any], call: Any, message: str) -> types.ElicitResult:
+        """Handshake era: an `elicitation/create` request to the client, in the middle of the call."""
+        try:
+            with anyio.move_on_after(CONFIRM_TIMEOUT_SECONDS):
+                return await ctx.session.elicit_form(message, confirm.CONFIRM_SCHEMA, related_request_id=ctx.request_id)
+        except (MCPError, ValidationError) as exc:
+            log.info("Confirmation of %s failed in the client: %s", call.tool.name, exc)
+            await self._refuse(call, "confirmation_failed", f"The client could not show the confirmation ({exc}), "
+                               "so nothing was sent.", "refused")
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):  # the call was abandoned mid-question: still audited
+                await self._db(_refuse_quietly, call, "confirmation_abandoned",
+                               "The call was cancelled while waiting for the confirmation; nothing was sent.")
+            raise
+        await self._refuse(call, "confirmation_timeout", f"No answer to the confirmation within "
+                           f"{CONFIRM_TIMEOUT_SECONDS:g} s, so nothing was sent.", "refused")
+        raise AssertionError("unreachable")
+
+    def _ask_by_round_trip(self, call: Any, message: str) -> types.InputRequiredResult:
+        now = time.monotonic()
+        for token in [t for t, p in self._pending.items() if p.expires <= now]:
+            del self._pending[token]
+        token = secrets.token_urlsafe(24)
+        self._pending[token] = _Pending(fingerprint=confirm.fingerprint(call), expires=now + PENDING_TTL_SECONDS)
+        form = types.ElicitRequestFormParams(message=message, requested_schema=confirm.CONFIRM_SCHEMA)
+        return types.InputRequiredResult(input_requests={CONFIRM_KEY: types.ElicitRequest(params=form)},
+                                         request_state=token)
+
+    def _answer_from_retry(self, params: types.CallToolRequestParams, call: Any) -> types.ElicitResult | None:
+        """The human's answer on a retry, if it answers the question this server asked about this very order."""
+        pending = self._pending.pop(params.request_state or "", None)  # single use, whatever happens next
+        if pending is None or pending.expires <= time.monotonic() or pending.fingerprint != confirm.fingerprint(call):
+            return None
+        answer = (params.input_responses or {}).get(CONFIRM_KEY)
+        return answer if isinstance(answer, types.ElicitResult) else None
+
+    async def _refuse(self, call: Any, type: str, message: str, outcome: str) -> None:
+        """Audit that the order was not sent (path mcp), then raise the error for the model."""
+        error = ToolError(message, type=type, status_code=403)
+        await self._db(_refuse_sync, call, error, outcome)
+        raise error
+
+
+def _run(call: Any) -> Any:
+    from kite.services import tool_call_run
+
+    return tool_call_run(call)
+
+
+def _refuse_sync(call: Any, error: ToolError, outcome: str) -> None:
+    from kite.services import tool_call_refuse
+
+    tool_call_refuse(call, error, outcome=outcome)
+
+
+def _refuse_quietly(call: Any, type: str, message: str) -> None:
+    try:
+        _refuse_sync(call, ToolError(message, type=type, status_code=403), "refused")
+    except Exception:
+        log.exception("Could not audit an abandoned confirmation")
+
+
+def _default_account(arguments: dict[str, Any], served: list[int]) -> None:
+    if "account_id" not in arguments and len(served) == 1:
+        arguments["account_id"] = served[0]
+
+
+def _with_hint(error: ToolError, served: list[int]) -> ToolError:
+    """Point the model at list_accounts when the account is the problem."""
+    hint = ""
+    if error.type == "not_found":
+        hint = " list_accounts shows the accounts this server may use."
+    elif error.type == "invalid" and "Field required" in (error.fields or {}).get("account_id", []):
+        hint = f" This server serves {len(served)} accounts: give account_id (list_accounts shows them)."
+    if not hint:
+        return error
+    return ToolError(error.message + hint, type=error.type, status_code=error.status_code, fields=error.fields)

@@ -1,0 +1,157 @@
+"""Orders over MCP: refused without trading, confirmed by the human through elicitation, audited with path mcp."""
+from __future__ import annotations
+
+import anyio
+import pytest
+from mcp import Client, ClientSession, types
+from mcp.client.stdio import stdio_client
+
+from accounts.models import Account
+from kite.models import OrderAudit
+from tests.mcp_bridge.conftest import CALL_TIMEOUT, Elicitations, accept, sandbox_orders, server_parameters
+
+
+def order(account: Account, **changes: object) -> dict[str, object]:
+    return {"account_id": account.id, "exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
+            "quantity": 3, "product": "CNC", "order_type": "MARKET"} | changes
+
+
+def audits() -> list[tuple[str, str, str, str]]:
+    return list(OrderAudit.objects.order_by("id").values_list("path", "tool", "outcome", "error_type"))
+
+
+def test_order_the_human_confirms_is_sent_and_filled(server_env, paper, mcp):
+    account = paper()
+    human = accept()
+    with mcp(server_env(user="alice"), elicitation=human) as session:
+        placed = session.ok("place_order", order(account))
+        history = session.ok("get_order_history", {"account_id": account.id, "order_id": placed["order_id"]})
+        book = session.ok("get_orders", {"account_id": account.id})["result"]
+    [asked] = human.asked
+    for shown in ('"Paper"', "paper money", "BUY 3 × NSE:INFY", "order type: MARKET", "product: CNC",
+                  "variety: regular", "validity: DAY"):
+        assert shown in asked.message, shown
+    assert asked.requested_schema["properties"]["confirm"]["type"] == "boolean"
+    assert history["result"][-1]["status"] == "COMPLETE"
+    assert [o["order_id"] for o in book] == [placed["order_id"]]
+    assert OrderAudit.objects.values_list("path", "tool", "outcome", "order_id").get() == \
+        ("mcp", "place_order", "sent", placed["order_id"])
+
+
+def test_modify_and_cancel_are_confirmed_showing_the_order_id_and_the_changes(server_env, paper, mcp,
+                                                                             kite_settings):
+    account = paper()
+    human = accept()
+    with mcp(server_env(user="alice"), elicitation=human) as session:
+        ltp = session.ok("get_ltp", {"account_id": account.id, "instruments": ["NSE:INFY"]})["NSE:INFY"]["last_price"]
+        low, lower = round(ltp * 0.8, 1), round(ltp * 0.75, 1)  # far below the market: the order stays open
+        placed = session.ok("place_order", order(account, order_type="LIMIT", price=low, validity="DAY"))
+        oid = placed["order_id"]
+        session.ok("modify_order", {"account_id": account.id, "order_id": oid, "quantity": 5, "price": lower})
+        session.ok("cancel_order", {"account_id": account.id, "order_id": oid})
+        history = session.ok("get_order_history", {"account_id": account.id, "order_id": oid})["result"]
+    place, modify, cancel = (q.message for q in human.asked)
+    assert f"order type: LIMIT, price {low:,.2f}" in place and "validity: DAY" in place
+    assert f"Modify order {oid}" in modify and "quantity → 5" in modify and f"price → {lower:,.2f}" in modify
+    assert f"Cancel order {oid}" in cancel
+    assert (history[-1]["status"], history[-1]["quantity"], history[-1]["price"]) == ("CANCELLED", 5, lower)
+    assert [(t, o) for _, t, o, _ in audits()] == [("place_order", "sent"), ("modify_order", "sent"),
+                                                   ("cancel_order", "sent")]
+
+
+@pytest.mark.parametrize(("answer", "kind"), [
+    (types.ElicitResult(action="decline"), "order_declined"),
+    (types.ElicitResult(action="cancel"), "order_cancelled"),
+    (types.ElicitResult(action="accept", content={"confirm": False}), "order_declined"),
+], ids=["decline", "cancel", "accept-unticked"])
+def test_order_the_human_does_not_confirm_is_not_sent(server_env, paper, mcp, kite_settings, answer, kind):
+    account = paper()
+    human = Elicitations(answer)
+    with mcp(server_env(user="alice"), elicitation=human) as session:
+        text, error = session.error("place_order", order(account))
+    assert len(human.asked) == 1
+    assert error["type"] == kind and "nothing was sent" in text
+    assert sandbox_orders(kite_settings, account) == []
+    assert audits() == [("mcp", "place_order", "declined", kind)]
+
+
+def test_client_without_elicitation_is_refused_without_being_asked(server_env, paper, mcp, kite_settings):
+    account = paper()
+    with mcp(server_env(user="alice")) as session:  # no callback: the client declares no elicitation
+        text, error = session.error("place_order", order(account))
+    # Asking anyway would have failed in the client ("confirmation_failed"): the capability was checked first.
+    assert error["type"] == "confirmation_unavailable" and "nothing was sent" in text
+    assert sandbox_orders(kite_settings, account) == []
+    assert audits() == [("mcp", "place_order", "refused", "confirmation_unavailable")]
+
+
+def test_trading_disabled_is_refused_before_anyone_is_asked(server_env, paper, mcp, kite_settings):
+    account = paper(trading=False)
+    human = accept()
+    with mcp(server_env(user="alice"), elicitation=human) as session:
+        text, error = session.error("place_order", order(account))
+    assert error["type"] == "trading_disabled" and text.startswith("trading_disabled: ")
+    assert human.asked == []
+    assert sandbox_orders(kite_settings, account) == []
+    assert audits() == [("mcp", "place_order", "refused", "trading_disabled")]
+
+
+def test_with_confirm_orders_off_orders_go_through_without_asking(server_env, paper, mcp, kite_settings):
+    account = paper(confirm=False)
+    human = Elicitations()  # declares elicitation, but would fail the call if asked
+    with mcp(server_env(user="alice"), elicitation=human) as session:
+        placed = session.ok("place_order", order(account))
+        text, error = session.error("place_order", order(account, tradingsymbol="NOSUCHSTOCK"))
+    assert human.asked == []
+    assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [placed["order_id"]]
+    # Kite's own error_type and message, as a tool error.
+    assert error["type"].endswith("Exception") and error["message"].startswith("Kite: ")
+    assert text.startswith(f"{error['type']}: Kite: ")
+    assert [(o, e) for _, _, o, e in audits()] == [("sent", ""), ("failed", error["type"])]
+
+
+# --- The 2026-07-28 protocol: no server-to-client requests; the form rides an InputRequiredResult --------
+
+def test_2026_protocol_asks_through_the_input_required_round_trip(server_env, paper, kite_settings):
+    account = paper()
+    human = accept()
+
+    async def scenario() -> tuple[str, types.CallToolResult]:
+        async with Client(server_parameters(server_env(user="alice")), elicitation_callback=human,
+                          read_timeout_seconds=CALL_TIMEOUT) as client:
+            return client.protocol_version, await client.call_tool("place_order", order(account))
+
+    version, result = anyio.run(scenario)
+    assert version == "2026-07-28"
+    assert not result.is_error, result.content
+    assert len(human.asked) == 1 and "BUY 3 × NSE:INFY" in human.asked[0].message
+    assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [result.structured_content["order_id"]]
+    assert audits() == [("mcp", "place_order", "sent", "")]
+
+
+def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, paper, kite_settings):
+    account = paper()
+    yes = {"confirm_order": types.ElicitResult(action="accept", content={"confirm": True})}
+
+    async def scenario() -> list[types.CallToolResult | types.InputRequiredResult]:
+        async with stdio_client(server_parameters(server_env(user="alice"))) as (read, write), \
+                ClientSession(read, write, elicitation_callback=Elicitations(),
+                              read_timeout_seconds=CALL_TIMEOUT) as session:
+            await session.discover()
+
+            async def call(arguments: dict, state: str | None, answers: dict | None = None):
+                return await session.call_tool("place_order", arguments, input_responses=answers,
+                                               request_state=state, allow_input_required=True)
+            asked = await call(order(account), None)
+            sent = await call(order(account), asked.request_state, yes)
+            replayed = await call(order(account), asked.request_state, yes)
+            switched = await call(order(account, quantity=50), replayed.request_state, yes)
+            return [asked, sent, replayed, switched]
+
+    asked, sent, replayed, switched = anyio.run(scenario)
+    assert isinstance(asked, types.InputRequiredResult) and "confirm_order" in asked.input_requests
+    assert isinstance(sent, types.CallToolResult) and not sent.is_error
+    assert isinstance(replayed, types.InputRequiredResult)  # the same answer again: asked afresh, not sent
+    assert isinstance(switched, types.InputRequiredResult)  # a yes to 3 shares is no yes to 50
+    assert "BUY 50" in switched.input_requests["confirm_order"].params.message
+    assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [sent.structured_content["order_id"]]
