@@ -1,0 +1,80 @@
+"""Kite's rate limits against a sandbox that enforces them: our pacing avoids 429s, reads that still
+get one are retried, and an order is never sent twice."""
+from __future__ import annotations
+
+import pytest
+from kiteconnect import KiteConnect
+
+from accounts.models import Account
+from kite import services
+from kite.models import OrderAudit
+from tests.fixtures.sandbox import TRADING_TIME, start_sandbox
+
+
+@pytest.fixture(scope="module")
+def strict_sandbox(tmp_path_factory):
+    handle = start_sandbox(tmp_path_factory.mktemp("strict-sandbox"), extra_env={"KITE_SANDBOX_RATE_LIMITS": "on"})
+    handle.set_clock(TRADING_TIME)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def strict_account(user, settings, strict_sandbox) -> Account:
+    settings.KITE_SANDBOX_URL = strict_sandbox.url
+    account = services.sandbox_provision(account=Account.objects.create(user=user, name="Strict",
+                                                                        environment="sandbox",
+                                                                        trading_enabled=True))
+    return services.session_create(account=account, request_token=strict_sandbox.login(account.api_key))
+
+
+def ltp(user, account):
+    return services.tool_execute(user=user, tool_name="get_ltp",
+                                 arguments={"account_id": account.id, "instruments": ["NSE:INFY"]})
+
+
+def test_the_sandbox_really_answers_429_past_the_quote_limit(strict_account, strict_sandbox):
+    kite = KiteConnect(api_key=strict_account.api_key, access_token=strict_account.access_token,
+                       root=strict_sandbox.url)
+    with pytest.raises(Exception, match="Too many requests"):
+        for _ in range(3):
+            kite.ltp("NSE:INFY")
+
+
+def refusals(sandbox) -> int:
+    return sandbox.log_tail(1_000_000).count('" 429 ')
+
+
+def test_pacing_keeps_quotes_under_the_limit(user, strict_account, settings, strict_sandbox):
+    settings.KITE_RATE_LIMITS = True
+    before = refusals(strict_sandbox)
+    for _ in range(3):  # 1 a second: the second and third wait for their slot instead of earning a 429
+        assert ltp(user, strict_account)["NSE:INFY"]["last_price"] > 0
+    assert refusals(strict_sandbox) == before  # not one 429 (a retry would have hidden it)
+
+
+def test_a_read_that_gets_a_429_is_retried(user, strict_account, settings, strict_sandbox):
+    settings.KITE_RATE_LIMITS = False  # no pacing: the sandbox refuses the second call, the retry succeeds
+    before = refusals(strict_sandbox)
+    ltp(user, strict_account)
+    assert ltp(user, strict_account)["NSE:INFY"]["last_price"] > 0
+    assert refusals(strict_sandbox) > before
+
+
+def test_an_order_that_gets_a_429_is_not_retried(user, strict_account, settings, strict_sandbox):
+    settings.KITE_RATE_LIMITS = False
+    order = {"account_id": strict_account.id, "exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
+             "quantity": 1, "product": "CNC", "order_type": "MARKET"}
+    outcomes = []
+    for _ in range(12):  # Kite allows 10 orders a second
+        try:
+            services.tool_execute(user=user, tool_name="place_order", arguments=order)
+            outcomes.append("sent")
+        except services.ToolError as error:
+            outcomes.append(error.status_code)
+    assert 429 in outcomes
+    book = KiteConnect(api_key=strict_account.api_key, access_token=strict_account.access_token,
+                       root=strict_sandbox.url).orders()
+    assert len(book) == outcomes.count("sent")  # each refused order reached Kite once, and only once
+    audits = list(OrderAudit.objects.values_list("outcome", flat=True))
+    assert audits.count("sent") == outcomes.count("sent") and audits.count("failed") == outcomes.count(429)
