@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import Account, Environment
+from accounts.models import Account
 from accounts.serializers import AccountCreateSerializer, AccountReadSerializer, AccountUpdateSerializer
 from config.api import ApiError
+from kite import services as kite_services
 
 
 def _duplicate(name: str) -> ApiError:
@@ -28,17 +29,6 @@ def get_account_or_404(request: Request, account_id: Any) -> Account:
         raise ApiError("No such account.", type="not_found", status_code=404) from None
 
 
-def _provision_if_possible(account: Account) -> None:
-    """A sandbox account gets its key and secret from the sandbox; if it is down, at the first login."""
-    from kite.errors import ToolError
-    from kite.services import sandbox_provision
-
-    try:
-        sandbox_provision(account=account)
-    except ToolError:
-        pass
-
-
 class AccountListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         accounts = selectors.account_list(user=request.user)
@@ -48,11 +38,10 @@ class AccountListCreateApi(APIView):
         serializer = AccountCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            account = services.account_create(user=request.user, **serializer.validated_data)
+            # A sandbox account is provisioned by the sandbox; if it is down, at the first login.
+            account, _ = kite_services.account_add(user=request.user, **serializer.validated_data)
         except services.DuplicateAccountName as exc:
             raise _duplicate(str(exc)) from None
-        if account.environment == Environment.SANDBOX and not account.has_credentials:
-            _provision_if_possible(account)
         return Response(AccountReadSerializer(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -71,5 +60,5 @@ class AccountDetailApi(APIView):
         return Response(AccountReadSerializer(account).data)
 
     def delete(self, request: Request, account_id: str) -> Response:
-        services.account_delete(account=get_account_or_404(request, account_id))
+        kite_services.account_remove(account=get_account_or_404(request, account_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,9 +15,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.forms import AccountCreateForm, AccountEditForm, AccountOptionsForm
-from accounts.models import Account, Environment, Status
+from accounts.models import Account, Status
 from kite import services as kite_services
-from kite.errors import ToolError
 
 
 def _account_or_404(request: HttpRequest, account_id: int) -> Account:
@@ -61,19 +60,17 @@ def account_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            account = services.account_create(user=request.user, name=data["name"], environment=data["environment"],
-                                              api_key=data["api_key"], api_secret=data["api_secret"])
+            account, not_provisioned = kite_services.account_add(
+                user=request.user, name=data["name"], environment=data["environment"], api_key=data["api_key"],
+                api_secret=data["api_secret"])
         except services.DuplicateAccountName:
             form.add_error("name", f"You already have an account named {data['name']!r}.")
         else:
-            if account.environment == Environment.SANDBOX:
-                try:
-                    kite_services.sandbox_provision(account=account)
-                except ToolError as error:
-                    messages.warning(request, f"Added {account.name}, but it has no sandbox credentials yet: "
-                                              f"{error.message} Connect will ask the sandbox again.")
-                    return redirect("settings-accounts")
-            messages.success(request, f"Added {account.name}. Connect it to start a Kite session.")
+            if not_provisioned:
+                messages.warning(request, f"Added {account.name}, but it has no sandbox credentials yet: "
+                                          f"{not_provisioned} Connect will ask the sandbox again.")
+            else:
+                messages.success(request, f"Added {account.name}. Connect it to start a Kite session.")
             return redirect("settings-accounts")
     return render(request, "accounts/add.html", {"form": form, "redirect_url": _redirect_url()},
                   status=400 if form.errors else 200)
@@ -115,11 +112,8 @@ def account_options(request: HttpRequest, account_id: int) -> HttpResponse:
 def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
     account = _account_or_404(request, account_id)
     if request.method == "POST":
-        if account.access_token:
-            # Best effort: the token would otherwise stay valid at Kite until 06:00 IST.
-            kite_services.session_delete(account=account)
         name = account.name
-        services.account_delete(account=account)
+        kite_services.account_remove(account=account)
         messages.success(request, f"Deleted {name}.")
         return redirect("settings-accounts")
     return render(request, "accounts/delete.html", {"account": account})

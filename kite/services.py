@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts.models import Account, Environment, Status
 from kite import client as kite_client
 from kite import instruments
@@ -102,6 +103,30 @@ def sandbox_provision(*, account: Account) -> Account:
     account.session_version += 1
     account.save()
     return account
+
+
+def account_add(*, user: AbstractBaseUser, name: str, environment: str = Environment.LIVE,
+                api_key: str | None = None, api_secret: str | None = None) -> tuple[Account, str | None]:
+    """Create an account; a sandbox account gets its key and secret from the sandbox.
+
+    Returns the account and, when the sandbox could not provision it, why (it is provisioned again at
+    its first login). accounts.services.DuplicateAccountName propagates.
+    """
+    account = accounts_services.account_create(user=user, name=name, environment=environment, api_key=api_key,
+                                               api_secret=api_secret)
+    if account.environment == Environment.SANDBOX and not account.has_credentials:
+        try:
+            sandbox_provision(account=account)
+        except ToolError as error:
+            return account, error.message
+    return account, None
+
+
+def account_remove(*, account: Account) -> None:
+    """Delete an account, ending its Kite session first (best effort: else it lives until 06:00 IST)."""
+    if account.access_token:
+        session_delete(account=account)
+    accounts_services.account_delete(account=account)
 
 
 # --- Login ------------------------------------------------------------------------------------------
