@@ -5,6 +5,15 @@ a daily shock: stationary, so prices stay realistic at any date), and an intrada
 each session (09:15-15:30) from the open to that close. Futures and options are priced from their
 index (cost of carry; Black-Scholes). `POST /sandbox/prices` shifts an instrument from an instant on,
 on top of the walk (`PriceShift`).
+
+Outside the session prices stand still at the last close, unless the market is kept always open
+(KITE_SANDBOX_MARKET_ALWAYS_OPEN): then they keep moving at any hour, still a function of the clock
+alone (`_always_open_point`). A weekday's off hours walk its own session path, folded: from the open
+at 00:00 into the morning's prices and back to the open at 09:15, and from the close at 15:30 back
+into the afternoon's and forward to the close at midnight; so every price of the day lies within its
+session's range (the day's candles and quote agree) and the day still settles at its close. A
+weekend day has a path of its own, from the last close around it and back, 00:00 to 24:00. Each
+calendar day keeps its previous close (the last session's close): what the day change is taken from.
 """
 from __future__ import annotations
 
@@ -21,8 +30,10 @@ from functools import lru_cache
 from sandbox.clock import (
     IST,
     SESSION_MINUTES,
+    at,
     is_trading_day,
     last_trading_day_on_or_before,
+    market_always_open,
     previous_trading_day,
     session_close,
     session_open,
@@ -35,9 +46,18 @@ _DAILY_SHOCK = 0.009
 _INTRADAY = 0.006
 _RATE = 0.07
 _VOLATILITY = {"NIFTY": 0.14, "BANKNIFTY": 0.17}
-_BRIDGE = tuple(tuple(math.sin(math.pi * j * m / SESSION_MINUTES) for m in range(SESSION_MINUTES + 1))
-                for j in range(1, 6))
+DAY_MINUTES = 24 * 60
 _MINUTE = dt.timedelta(minutes=1)
+_MIDNIGHT = dt.time(0, 0)
+
+
+def _bridge_table(minutes: int) -> tuple[tuple[float, ...], ...]:
+    """sin(pi j m / minutes) for j = 1..5 and m = 0..minutes: shapes that vanish at both ends."""
+    return tuple(tuple(math.sin(math.pi * j * m / minutes) for m in range(minutes + 1)) for j in range(1, 6))
+
+
+_BRIDGE = _bridge_table(SESSION_MINUTES)
+_DAY_BRIDGE = _bridge_table(DAY_MINUTES)
 
 
 def round_tick(value: float, tick: float = 0.05) -> float:
@@ -108,6 +128,34 @@ def _base_path(seed: int, base: float, scale: float, is_index: bool, ordinal: in
     return _finish_path(prices, volumes)
 
 
+@lru_cache(maxsize=512)
+def _weekend_path(seed: int, base: float, scale: float, is_index: bool, ordinal: int) -> DayPath:
+    """A day without a session (priced only when the market is kept always open): minute marks 0..1440
+    from 00:00, leaving the last close and coming back to it at midnight, so the next session still
+    opens from that close and its day change is unchanged."""
+    day = dt.date.fromordinal(ordinal)
+    rng = random.Random(_seed_int("weekend", seed, ordinal))
+    level = math.log(_raw_close(seed, base, scale, previous_trading_day(day).toordinal()))
+    coefficients = [rng.gauss(0.0, 1.0) / j * _INTRADAY * scale for j in range(1, 6)]
+    per_minute = 0.0 if is_index else 0.2 * 1.5e7 / base * (0.5 + rng.random())  # a quiet market
+    prices, volumes = [], []
+    for m in range(DAY_MINUTES + 1):
+        bridge = sum(c * table[m] for c, table in zip(coefficients, _DAY_BRIDGE, strict=False))
+        jitter = 0.0007 * scale * rng.gauss(0.0, 1.0) * _DAY_BRIDGE[0][m]
+        prices.append(math.exp(level + bridge + jitter))
+        volumes.append(int(per_minute * (0.6 + 0.8 * rng.random())))
+    return _finish_path(prices, volumes)
+
+
+def _path_start(day: dt.date) -> dt.datetime:
+    """The instant of a day path's minute mark 0: the session open, or 00:00 on a day without one."""
+    return session_open(day) if is_trading_day(day) else at(day, _MIDNIGHT)
+
+
+def _path_minutes(day: dt.date) -> int:
+    return SESSION_MINUTES if is_trading_day(day) else DAY_MINUTES
+
+
 def _norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
@@ -149,19 +197,23 @@ def _derivative_path(token: int, ordinal: int) -> DayPath:
     assert inst is not None and inst.expiry is not None
     day = dt.date.fromordinal(ordinal)
     spot = path(_underlying(inst), day)
-    start = session_open(day)
+    start = _path_start(day)
     prices = [_derived(inst, s, start + m * _MINUTE) for m, s in enumerate(spot.prices)]
     lots = (20 if inst.is_future else 150) * inst.lot_size
+    if not is_trading_day(day):
+        lots //= 5  # a day-long path without a session: a quiet market
     rng = random.Random(_seed_int("volume", token, ordinal))
     volumes = [inst.lot_size * int(lots / inst.lot_size * (0.3 + 1.4 * rng.random())) for _ in prices]
     return _finish_path(prices, volumes)
 
 
 def path(inst: Instrument, day: dt.date) -> DayPath:
-    """The session path of `day` (a trading day), without shifts."""
+    """The session path of `day` (a trading day), without shifts; for a day without a session, the
+    day-long path that only an always-open market uses."""
     if inst.is_derivative:
         return _derivative_path(inst.instrument_token, day.toordinal())
-    return _base_path(inst.seed, inst.base_price, _scale(inst), inst.is_index, day.toordinal())
+    make = _base_path if is_trading_day(day) else _weekend_path
+    return make(inst.seed, inst.base_price, _scale(inst), inst.is_index, day.toordinal())
 
 
 # --- shifts ---------------------------------------------------------------------------------------
@@ -223,12 +275,49 @@ def _session_point(moment: dt.datetime) -> tuple[dt.date, int]:
     return last_trading_day_on_or_before(day), SESSION_MINUTES
 
 
+def _always_open_point(moment: dt.datetime) -> tuple[dt.date, int, int, dt.datetime]:
+    """Where `moment` is on its calendar day's path when the market is kept always open.
+
+    During a session, as ever. Before 09:15 the path is walked from the open into the morning and
+    back, after 15:30 from the close back into the afternoon and forward again, a minute mark a
+    minute, so prices are continuous at 09:15 and 15:30 and reach the close at midnight. Returns
+    (day, minute mark, the highest mark the day's open/high/low/volume count, when it was current).
+    """
+    local = moment.astimezone(IST)
+    day = local.date()
+    midnight = at(day, _MIDNIGHT)
+    since_midnight = (local - midnight).total_seconds() / 60
+    if not is_trading_day(day):
+        minute = min(int(since_midnight), DAY_MINUTES)
+        return day, minute, minute, midnight + minute * _MINUTE
+    opened, closed = session_open(day), session_close(day)
+    if opened <= local <= closed:
+        _, minute = _session_point(moment)
+        return day, minute, minute, opened + minute * _MINUTE
+    floored = local.replace(second=0, microsecond=0)
+    if local < opened:
+        to_open = (opened - local).total_seconds() / 60
+        pre_market = (opened - midnight).total_seconds() / 60
+        return day, int(min(since_midnight, to_open)), int(min(since_midnight, pre_market / 2)), floored
+    to_midnight = (midnight + dt.timedelta(days=1) - local).total_seconds() / 60
+    since_close = (local - closed).total_seconds() / 60
+    return day, SESSION_MINUTES - int(min(since_close, to_midnight)), SESSION_MINUTES, floored
+
+
+def _point(moment: dt.datetime) -> tuple[dt.date, int, int, dt.datetime]:
+    """(day, minute mark whose price is current, the last mark of the day's range so far, its instant)."""
+    if market_always_open():
+        return _always_open_point(moment)
+    day, minute = _session_point(moment)
+    return day, minute, minute, session_open(day) + minute * _MINUTE
+
+
 def session_values(inst: Instrument, day: dt.date, first: int, last: int) -> list[float]:
     """Rounded prices at minute marks first..last of `day` (shifts applied as they were in force)."""
     tick = inst.price_tick
     if not inst.is_derivative and not SHIFTS.has(inst.seed):
         return [round_tick(v, tick) for v in path(inst, day).prices[first:last + 1]]
-    start = session_open(day)
+    start = _path_start(day)
     floor = tick if inst.is_option else 0.0
     return [max(round_tick(_raw_value(inst, day, m, start + m * _MINUTE), tick), floor)
             for m in range(first, last + 1)]
@@ -240,7 +329,7 @@ def _raw_value(inst: Instrument, day: dt.date, minute: int, moment: dt.datetime)
         assert inst.expiry is not None
         underlying = _underlying(inst)
         spot = path(underlying, day).prices[minute] * _spot_factor(underlying, moment)
-        mark = session_open(day) + minute * _MINUTE
+        mark = _path_start(day) + minute * _MINUTE
         value = _derived(inst, spot, min(mark, session_close(inst.expiry)))
     else:
         value = path(inst, day).prices[minute]
@@ -251,7 +340,7 @@ def price_at(inst: Instrument, moment: dt.datetime) -> float:
     """The last traded price at `moment`, rounded to the tick (derivatives settle at expiry)."""
     if inst.expiry and moment > session_close(inst.expiry):
         moment = session_close(inst.expiry)
-    day, minute = _session_point(moment)
+    day, minute, _, _ = _point(moment)
     value = _raw_value(inst, day, minute, moment)
     return max(round_tick(value, inst.price_tick), inst.price_tick if inst.is_option else 0.0)
 
@@ -286,26 +375,32 @@ class Snapshot:
 
 
 def snapshot(inst: Instrument, moment: dt.datetime) -> Snapshot:
-    day, minute = _session_point(moment)
+    if inst.expiry and moment > session_close(inst.expiry) and market_always_open():
+        moment = session_close(inst.expiry)  # an expired contract's quote stays as it settled
+    day, minute, seen, traded = _point(moment)
     if inst.expiry and day > inst.expiry:
-        day, minute = inst.expiry, SESSION_MINUTES
-    start = session_open(day)
+        day, minute, seen = inst.expiry, SESSION_MINUTES, SESSION_MINUTES
+        traded = session_close(day)
+    start = _path_start(day)
     tick = inst.price_tick
     last = price_at(inst, moment)
-    if inst.is_derivative or SHIFTS.has(inst.seed):
-        values = [_raw_value(inst, day, m, start + m * _MINUTE) for m in range(minute + 1)]
-        if minute:
+    shifted = SHIFTS.has(inst.seed) or (inst.is_derivative and SHIFTS.has(_underlying(inst).seed))
+    if shifted:
+        values = [_raw_value(inst, day, m, start + m * _MINUTE) for m in range(seen + 1)]
+        if minute and minute == seen:
             values[-1] = last
         high, low, open_ = max(values), min(values), values[0]
-    else:
-        values = path(inst, day).prices[:minute + 1]
+    else:  # unshifted: the cached path (for a derivative, the same values as `_raw_value`'s)
+        values = list(path(inst, day).prices[:seen + 1])
+        if inst.is_derivative and minute and minute == seen:
+            values[-1] = last
         high, low, open_ = max(values), min(values), values[0]
     p = path(inst, day)
-    volume = p.volume[minute]
-    average = p.turnover[minute] / volume if volume else 0.0
+    volume = p.volume[seen]
+    average = p.turnover[seen] / volume if volume else 0.0
     return Snapshot(
         last_price=last,
-        last_trade_time=min(moment, start + minute * _MINUTE),
+        last_trade_time=min(moment, traded),
         open=round_tick(open_, tick),
         high=max(round_tick(high, tick), last),
         low=min(round_tick(low, tick), last),
@@ -318,10 +413,10 @@ def snapshot(inst: Instrument, moment: dt.datetime) -> Snapshot:
 def open_interest(inst: Instrument, moment: dt.datetime) -> int:
     if not inst.is_derivative:
         return 0
-    day, minute = _session_point(moment)
+    day, minute, _, _ = _point(moment)
     phase = _phases(inst.instrument_token)[0]
     lots = (4000 if inst.is_future else 20000) * (1 + 0.15 * math.sin(day.toordinal() / 7 + phase))
-    return int(lots * (1 + 0.02 * minute / SESSION_MINUTES)) * inst.lot_size
+    return int(lots * (1 + 0.02 * minute / _path_minutes(day))) * inst.lot_size
 
 
 def minute_marks(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
