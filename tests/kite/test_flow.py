@@ -421,3 +421,11 @@ def test_historical_range_over_kites_limit_passes_kites_input_exception_on(api_c
                                   {"action": "login", "account_id": 1, "evil": 1}])
 def test_bad_auth_requests_are_400s(api_client, body):
     assert error_of(api_client.post("/api/kite/auth", body, format="json"), 400)["type"] == "invalid"
+
+
+def test_deleting_a_connected_account_ends_its_kite_session(api_client, connected_account, kite_settings):
+    key, token = connected_account.api_key, connected_account.access_token
+    assert api_client.delete(f"/api/accounts/{connected_account.id}").status_code == 204
+    assert not Account.objects.filter(pk=connected_account.pk).exists()
+    with pytest.raises(Exception, match="Incorrect"):
+        KiteConnect(api_key=key, access_token=token, root=kite_settings.url).profile()
