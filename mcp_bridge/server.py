@@ -215,8 +215,10 @@ class KiteMcp:
             if tool is None:
                 raise ToolError(f"Unknown tool {name!r}; tools/list lists them.", type="unknown_tool",
                                 status_code=400, fields={"name": ["Unknown tool."]})
+            if tool.read_only:  # one trip to a Django thread: nothing to ask the human in between
+                return _ok(await self._db(lambda: _run(self._prepare(tool, arguments))))
             call = await self._db(self._prepare, tool, arguments)
-            if not tool.read_only and call.account.confirm_orders:
+            if call.account.confirm_orders:
                 pending = await self._confirm(ctx, params, call)
                 if pending is not None:
                     return pending
