@@ -107,8 +107,7 @@ def main() -> int:
     app_env = dict(env, DATABASE_URL=f"sqlite:///{work / 'app.sqlite3'}", KITE_SANDBOX_URL=sandbox_url,
                    APP_BASE_URL=app_url)
     python = sys.executable
-    threads = os.environ.get("BENCH_THREADS", "4")
-    gunicorn = [python, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1", "--threads", threads,
+    gunicorn = [python, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1", "--threads", "4",
                 "--keep-alive", "30", "--log-level", "warning"]
     try:
         for e in (sandbox_env, app_env):
@@ -147,9 +146,7 @@ def main() -> int:
         account = services.session_create(account=account, request_token=request_token)
 
         log = work / "app.log"
-        app_server = gunicorn if os.environ.get("BENCH_APP_WORKER", "gthread") == "gthread" else [
-            python, "-m", "gunicorn", "--worker-class", "sync", "--workers", "2", "--log-level", "warning"]
-        procs.append(subprocess.Popen([*app_server, "--bind", f"127.0.0.1:{app_port}", "config.wsgi:application"],
+        procs.append(subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{app_port}", "config.wsgi:application"],
                                       cwd=ROOT, env=app_env, stdout=log.open("w"), stderr=subprocess.STDOUT))
         wait_for(app_port, procs[-1], log)
 
