@@ -11,30 +11,33 @@ from pathlib import Path
 import environ
 from cryptography.fernet import Fernet
 
+from config.env import StrictEnv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # Variables already in the environment win over the file, so a test run or a shell can override it.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+strict = StrictEnv(env)
 
-DEBUG = env.bool("DEBUG", default=False)
+DEBUG = strict.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
     # Only a DEBUG run may go without one; `make run` writes a real one to .env.
     SECRET_KEY = "insecure-dev-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
-APP_BASE_URL = env.str("APP_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
-KITE_API_ROOT = env.str("KITE_API_ROOT", default="https://api.kite.trade").rstrip("/")
-KITE_LOGIN_URL = env.str("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
-KITE_SANDBOX_URL = env.str("KITE_SANDBOX_URL", default="http://127.0.0.1:8765").rstrip("/")
-KITE_RATE_LIMITS = env.bool("KITE_RATE_LIMITS", default=True)
-KITE_SANDBOX_RATE_LIMITS = env.bool("KITE_SANDBOX_RATE_LIMITS", default=True)
-KITE_TIMEOUT_SECONDS = env.float("KITE_TIMEOUT_SECONDS", default=7.0)
+APP_BASE_URL = strict.url("APP_BASE_URL", default="http://127.0.0.1:8000")
+KITE_API_ROOT = strict.url("KITE_API_ROOT", default="https://api.kite.trade")
+KITE_LOGIN_URL = strict.url("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
+KITE_SANDBOX_URL = strict.url("KITE_SANDBOX_URL", default="http://127.0.0.1:8765")
+KITE_RATE_LIMITS = strict.bool("KITE_RATE_LIMITS", default=True)
+KITE_SANDBOX_RATE_LIMITS = strict.bool("KITE_SANDBOX_RATE_LIMITS", default=True)
+KITE_TIMEOUT_SECONDS = strict.number("KITE_TIMEOUT_SECONDS", default=7.0, minimum=0.5, maximum=120)
 KITE_MCP_USER = env.str("KITE_MCP_USER", default="")
 KITE_MCP_ACCOUNTS = env.list("KITE_MCP_ACCOUNTS", default=[])
 # Sandbox market hours: `make run` keeps the paper market open around the clock.
-KITE_SANDBOX_MARKET_ALWAYS_OPEN = env.bool("KITE_SANDBOX_MARKET_ALWAYS_OPEN", default=False)
+KITE_SANDBOX_MARKET_ALWAYS_OPEN = strict.bool("KITE_SANDBOX_MARKET_ALWAYS_OPEN", default=False)
 
 
 # --- Credentials at rest -------------------------------------------------------------------------
@@ -114,8 +117,8 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "config.wsgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES = {"default": strict.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = int(strict.number("CONN_MAX_AGE", default=60, minimum=0, maximum=86400))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, sandbox, MCP) share one file: wait for a lock instead of failing,
@@ -172,7 +175,8 @@ LOGGING = {
         "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
         "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
     },
-    "root": {"handlers": ["stderr"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["stderr"], "level": strict.choice("LOG_LEVEL", default="INFO",
+                                                             choices=("DEBUG", "INFO", "WARNING", "ERROR"))},
     "loggers": {
         # urllib3 logs full URLs at DEBUG, and Kite's logout URL carries the access token.
         "urllib3": {"level": "WARNING"},

@@ -1,0 +1,81 @@
+"""Strict reading of the environment: a value that is not what a variable takes stops start-up with
+a message naming the variable, instead of quietly meaning something else (django-environ reads
+`KITE_RATE_LIMITS=of` as off, and a bad number as a traceback)."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ImproperlyConfigured):
+    """A variable of the environment (or of .env) has a value it cannot take."""
+
+
+class StrictEnv:
+    def __init__(self, env: environ.Env) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.ENVIRON.get(name)
+        return None if value is None else value.strip()
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(f"{name}={raw!r} is not on or off (use on/off, true/false, yes/no or 1/0).")
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        raw = self._raw(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a number.") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(f"{name}={raw!r} is out of range ({minimum:g} to {maximum:g}).")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        raw = self._raw(name)
+        value = default if raw is None or raw == "" else raw
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(f"{name}={value!r} is not an http:// or https:// URL.")
+        return value.rstrip("/")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self._raw(name)
+        if raw is None or raw == "":
+            return default
+        if raw.upper() not in choices:
+            raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+        return raw.upper()
+
+    def db(self, name: str, default: str) -> dict[str, Any]:
+        raw = self._raw(name) or default
+        scheme = urlsplit(raw).scheme
+        if scheme not in environ.Env.DB_SCHEMES:
+            raise SettingsError(f"{name}: unknown database scheme {scheme!r} (e.g. sqlite:///db.sqlite3 or "
+                                "postgres://user@host:5432/name).")
+        try:
+            config = environ.Env.db_url_config(raw)
+        except Exception as exc:  # django-environ raises several kinds
+            detail = str(exc)
+            password = urlsplit(raw).password
+            if password and password in detail:
+                detail = "malformed"  # never echo a password
+            raise SettingsError(f"{name} is not a database URL Django supports "
+                                f"(e.g. sqlite:///db.sqlite3 or postgres://user@host:5432/name): {detail}") from None
+        return config

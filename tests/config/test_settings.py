@@ -1,0 +1,55 @@
+"""Bad settings stop every command with one line naming the variable: no traceback, no silent default."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_KEY = "3bwUV6TdNJ0TpWnfUSrPvp8bBWS4sjWfnt0J3cXnsFQ="
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KITE_", "DATABASE_URL", "DEBUG"))}
+    base.update({"DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 50,
+                 "FIELD_ENCRYPTION_KEY": GOOD_KEY, "DATABASE_URL": "sqlite:///:memory:"})
+    base.update(env)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("KITE_RATE_LIMITS", "of", "KITE_RATE_LIMITS='of' is not on or off"),
+        ("DEBUG", "maybe", "DEBUG='maybe' is not on or off"),
+        ("KITE_TIMEOUT_SECONDS", "7s", "KITE_TIMEOUT_SECONDS='7s' is not a number"),
+        ("KITE_TIMEOUT_SECONDS", "0", "KITE_TIMEOUT_SECONDS='0' is out of range"),
+        ("KITE_SANDBOX_URL", "localhost:8765", "KITE_SANDBOX_URL='localhost:8765' is not an http:// or https:// URL"),
+        ("APP_BASE_URL", "ftp://example.com", "APP_BASE_URL='ftp://example.com' is not an http"),
+        ("DATABASE_URL", "mongodb://db/kite", "DATABASE_URL: unknown database scheme 'mongodb'"),
+        ("DATABASE_URL", "postgres://u:hunter2@h:port/db", "DATABASE_URL is not a database URL"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not one of"),
+    ],
+)
+def test_a_bad_variable_is_named_in_one_line(variable, value, message):
+    result = manage("check", **{variable: value})
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_the_same_for_the_long_running_commands():
+    for command in (["runmcp"], ["runsandbox", "--port", "0"]):
+        result = manage(*command, KITE_RATE_LIMITS="sometimes")
+        assert result.returncode == 1 and "KITE_RATE_LIMITS='sometimes'" in result.stderr, command
+        assert result.stdout == ""  # (runmcp: stdout is the protocol's)
+
+
+def test_good_values_pass():
+    result = manage("check", KITE_RATE_LIMITS="off", KITE_TIMEOUT_SECONDS="2.5", APP_BASE_URL="https://desk.example/",
+                    LOG_LEVEL="warning")
+    assert result.returncode == 0, result.stderr
