@@ -2,7 +2,6 @@
 the live portfolio and the orders page. Every read goes through kite.services.tool_execute(path="web")."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
@@ -12,11 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import selectors
-from accounts.models import Account, Status
-from kite import services
+from accounts import selectors as account_selectors
+from accounts.models import Account
+from kite import selectors, services
 from kite.errors import ToolError
-from kite.models import OrderAudit
 
 
 @require_GET
@@ -59,7 +57,7 @@ REFRESH_SECONDS = 5
 
 def _account_or_404(request: HttpRequest, account_id: object) -> Account:
     try:
-        return selectors.account_get(user=request.user, account_id=account_id)
+        return account_selectors.account_get(user=request.user, account_id=account_id)
     except Account.DoesNotExist:
         raise Http404("No such account.") from None
 
@@ -86,86 +84,9 @@ def account_disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
     return redirect("settings-accounts")
 
 
-@dataclass
-class _AccountReads:
-    """What the tools answered for one account, or why they did not."""
-
-    account: Account
-    data: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    expired: bool = False
-
-    @property
-    def needs_credentials(self) -> bool:
-        return self.account.status == Status.NEEDS_CREDENTIALS
-
-
-def _read(request: HttpRequest, account: Account, tool_names: tuple[str, ...]) -> _AccountReads:
-    reads = _AccountReads(account=account)
-    for name in tool_names:
-        try:
-            reads.data[name] = services.tool_execute(user=request.user, tool_name=name,
-                                                     arguments={"account_id": account.id}, path="web")
-        except ToolError as error:
-            if error.type == "session_expired":
-                reads.expired = True
-                # Kite may just have refused the token (the service marked it expired): show the fresh status.
-                account.refresh_from_db(fields=["access_token", "token_expires_at"])
-                break
-            if error.message not in reads.errors:
-                reads.errors.append(error.message)
-    return reads
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _percent(part: float, whole: float) -> float | None:
-    return part / whole * 100 if whole else None
-
-
-def _holding_row(account: Account, holding: dict[str, Any]) -> dict[str, Any]:
-    quantity = _number(holding.get("quantity"))  # Kite's net quantity: T+1 and delivered together
-    average, last = _number(holding.get("average_price")), _number(holding.get("last_price"))
-    invested, value = average * quantity, last * quantity
-    day_change = _number(holding.get("day_change")) * quantity
-    return {
-        "account": account, "exchange": holding.get("exchange", ""), "symbol": holding.get("tradingsymbol", ""),
-        "quantity": quantity, "average_price": average, "last_price": last, "invested": invested, "value": value,
-        "pnl": value - invested, "pnl_percent": _percent(value - invested, invested),
-        "day_change": day_change, "day_change_percent": _number(holding.get("day_change_percentage")),
-    }
-
-
-def _portfolio(request: HttpRequest, accounts: list[Account]) -> dict[str, Any]:
-    reads = [_read(request, a, ("get_holdings", "get_positions", "get_margins")) for a in accounts]
-    holdings = [_holding_row(r.account, h) for r in reads for h in r.data.get("get_holdings") or []]
-    positions = [dict(p, account=r.account) for r in reads for p in (r.data.get("get_positions") or {}).get("net", [])]
-    margins = [(r.account, r.data["get_margins"]) for r in reads if isinstance(r.data.get("get_margins"), dict)]
-    invested = sum(h["invested"] for h in holdings)
-    value = sum(h["value"] for h in holdings)
-    day = sum(h["day_change"] for h in holdings)
-    available = [(a, _number((m.get("equity") or {}).get("net"))) for a, m in margins]
-    return {
-        "reads": reads, "holdings": holdings, "positions": positions, "margins": available,
-        "show_account": len(accounts) > 1,
-        "totals": {
-            "invested": invested, "value": value, "pnl": value - invested,
-            "pnl_percent": _percent(value - invested, invested), "day": day,
-            "day_percent": _percent(day, value - day),
-            "available": sum(amount for _, amount in available) if available else None,
-        },
-        "fetched_at": timezone.now(),
-    }
-
-
 def _selection(request: HttpRequest) -> tuple[str, list[Account], list[Account]]:
     """The `account` query parameter: "all" (the default) or one of the user's account ids."""
-    accounts = list(selectors.account_list(user=request.user))
+    accounts = list(account_selectors.account_list(user=request.user))
     chosen = request.GET.get("account", "all")
     if chosen == "all":
         return "all", accounts, accounts
@@ -179,7 +100,7 @@ def portfolio(request: HttpRequest) -> HttpResponse:
     chosen, selected, accounts = _selection(request)
     context = {"accounts": accounts, "chosen": chosen, "refresh_seconds": REFRESH_SECONDS}
     if selected:
-        context.update(_portfolio(request, selected))
+        context.update(selectors.portfolio_summary(user=request.user, accounts=selected))
     return render(request, "kite/portfolio.html", context)
 
 
@@ -188,7 +109,8 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 def portfolio_data(request: HttpRequest) -> HttpResponse:
     """The live part of the portfolio page, as an HTML fragment the page fetches every few seconds."""
     _, selected, _ = _selection(request)
-    response = render(request, "kite/_portfolio_data.html", _portfolio(request, selected))
+    response = render(request, "kite/_portfolio_data.html",
+                      selectors.portfolio_summary(user=request.user, accounts=selected))
     response["Cache-Control"] = "no-store"
     return response
 
@@ -214,12 +136,13 @@ def _order_summary(arguments: dict[str, Any]) -> str:
 @login_required
 @require_GET
 def orders(request: HttpRequest) -> HttpResponse:
-    accounts = list(selectors.account_list(user=request.user))
+    accounts = list(account_selectors.account_list(user=request.user))
     account = _account_or_404(request, request.GET["account"]) if request.GET.get("account") else (
         accounts[0] if accounts else None)
-    reads = _read(request, account, ("get_orders", "get_trades")) if account else None
+    reads = selectors.account_reads(user=request.user, account=account, tool_names=("get_orders", "get_trades")) \
+        if account else None
     audit = [(entry, _order_summary(entry.arguments))
-             for entry in OrderAudit.objects.filter(user=request.user)[:_AUDIT_LIMIT]]
+             for entry in selectors.order_audit_list(user=request.user, limit=_AUDIT_LIMIT)]
     return render(request, "kite/orders.html", {
         "accounts": accounts, "account": account, "problem_reads": [reads] if reads else [],
         "orders": list(reversed(reads.data.get("get_orders") or [])) if reads else [],

@@ -1,0 +1,98 @@
+"""Reads the pages show, built on the tool registry (path "web"): the portfolio of one or several
+accounts with its totals, and the order audit log."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Account, Status
+from kite import services
+from kite.errors import ToolError
+from kite.models import OrderAudit
+
+
+@dataclass
+class AccountReads:
+    """What the tools answered for one account, or why they did not."""
+
+    account: Account
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    expired: bool = False
+
+    @property
+    def needs_credentials(self) -> bool:
+        return self.account.status == Status.NEEDS_CREDENTIALS
+
+
+def account_reads(*, user: AbstractBaseUser, account: Account, tool_names: tuple[str, ...]) -> AccountReads:
+    reads = AccountReads(account=account)
+    for name in tool_names:
+        try:
+            reads.data[name] = services.tool_execute(user=user, tool_name=name,
+                                                     arguments={"account_id": account.id}, path="web")
+        except ToolError as error:
+            if error.type == "session_expired":
+                reads.expired = True
+                # Kite may just have refused the token (the service marked it expired): show the fresh status.
+                account.refresh_from_db(fields=["access_token", "token_expires_at"])
+                break
+            if error.message not in reads.errors:
+                reads.errors.append(error.message)
+    return reads
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return part / whole * 100 if whole else None
+
+
+def _holding_row(account: Account, holding: dict[str, Any]) -> dict[str, Any]:
+    quantity = _number(holding.get("quantity"))  # Kite's net quantity: T+1 and delivered together
+    average, last = _number(holding.get("average_price")), _number(holding.get("last_price"))
+    invested, value = average * quantity, last * quantity
+    day_change = _number(holding.get("day_change")) * quantity
+    return {
+        "account": account, "exchange": holding.get("exchange", ""), "symbol": holding.get("tradingsymbol", ""),
+        "quantity": quantity, "average_price": average, "last_price": last, "invested": invested, "value": value,
+        "pnl": value - invested, "pnl_percent": _percent(value - invested, invested),
+        "day_change": day_change, "day_change_percent": _number(holding.get("day_change_percentage")),
+    }
+
+
+def portfolio_summary(*, user: AbstractBaseUser, accounts: list[Account]) -> dict[str, Any]:
+    """Holdings, positions, margins and totals of the accounts, read live from Kite."""
+    reads = [account_reads(user=user, account=a, tool_names=("get_holdings", "get_positions", "get_margins"))
+             for a in accounts]
+    holdings = [_holding_row(r.account, h) for r in reads for h in r.data.get("get_holdings") or []]
+    positions = [dict(p, account=r.account) for r in reads for p in (r.data.get("get_positions") or {}).get("net", [])]
+    margins = [(r.account, r.data["get_margins"]) for r in reads if isinstance(r.data.get("get_margins"), dict)]
+    invested = sum(h["invested"] for h in holdings)
+    value = sum(h["value"] for h in holdings)
+    day = sum(h["day_change"] for h in holdings)
+    available = [(a, _number((m.get("equity") or {}).get("net"))) for a, m in margins]
+    return {
+        "reads": reads, "holdings": holdings, "positions": positions, "margins": available,
+        "show_account": len(accounts) > 1,
+        "totals": {
+            "invested": invested, "value": value, "pnl": value - invested,
+            "pnl_percent": _percent(value - invested, invested), "day": day,
+            "day_percent": _percent(day, value - day),
+            "available": sum(amount for _, amount in available) if available else None,
+        },
+        "fetched_at": timezone.now(),
+    }
+
+
+def order_audit_list(*, user: AbstractBaseUser, limit: int = 100) -> QuerySet[OrderAudit]:
+    return OrderAudit.objects.filter(user=user)[:limit]
