@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts import services
 from accounts.models import Account
 
 
@@ -45,9 +46,7 @@ class AccountAdminForm(forms.ModelForm):
         if self.instance.pk:
             stored = Account.objects.get(pk=self.instance.pk)
             if (stored.api_key, stored.api_secret) != (account.api_key, account.api_secret):
-                account.access_token = None
-                account.token_expires_at = None
-                account.session_version += 1
+                services.account_reset_for_new_credentials(account=account)
         for field in ("api_key", "api_secret"):
             if not getattr(account, field):
                 setattr(account, field, None)

@@ -48,7 +48,7 @@ def account_update(*, account: Account, **changes: Any) -> Account:
     for field, value in changes.items():
         setattr(account, field, value)
     if credentials_changed:
-        account_clear_session(account=account, save=False)
+        account_reset_for_new_credentials(account=account)
     try:
         with transaction.atomic():
             account.save()
@@ -65,6 +65,13 @@ def account_clear_session(*, account: Account, save: bool = True) -> None:
     account.session_version += 1
     if save:
         account.save(update_fields=["access_token", "token_expires_at", "session_version", "updated_at"])
+
+
+def account_reset_for_new_credentials(*, account: Account) -> None:
+    """New key or secret (not saved here): the session belonged to the old app, and the new app may
+    belong to another Kite user."""
+    account_clear_session(account=account, save=False)
+    account.kite_user_id = ""
 
 
 def account_delete(*, account: Account) -> None:

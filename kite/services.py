@@ -180,6 +180,18 @@ def session_create(*, account: Account, request_token: str) -> Account:
     kite = kite_client.new_client(api_key=account.api_key or "", access_token=None, environment=account.environment)
     try:
         session = kite_client.call(kite, "other", "generate_session", request_token, api_secret=account.api_secret)
+        kite_user_id = str(session.get("user_id") or "")[:32]
+        if account.kite_user_id and kite_user_id != account.kite_user_id:
+            # Someone else logged in through this account's app (its login URL leaked, or the wrong Kite
+            # login was used): their session must not stand in for the account's owner.
+            kite.set_access_token(session["access_token"])
+            try:
+                kite_client.call(kite, "other", "invalidate_access_token")
+            except KiteError:
+                log.warning("Could not invalidate a mismatched Kite session for account %s", account.pk)
+            raise ToolError(f"Account {account.name!r} belongs to Kite user {account.kite_user_id}, but Kite user "
+                            f"{kite_user_id} logged in. Nothing was saved; log in as {account.kite_user_id}.",
+                            type="kite_user_mismatch", status_code=409)
     except KiteError as exc:
         if exc.error_type == "TokenException":
             raise ToolError(f"Kite refused the login: {exc.message}", type="TokenException",
@@ -189,7 +201,7 @@ def session_create(*, account: Account, request_token: str) -> Account:
         kite.reqsession.close()
     now = timezone.now()
     account.access_token = session["access_token"]
-    account.kite_user_id = str(session.get("user_id") or "")[:32]
+    account.kite_user_id = kite_user_id
     account.token_expires_at = token_expiry(now)
     account.session_version += 1
     account.save(update_fields=["access_token", "kite_user_id", "token_expires_at", "session_version", "updated_at"])

@@ -429,3 +429,23 @@ def test_deleting_a_connected_account_ends_its_kite_session(api_client, connecte
     assert not Account.objects.filter(pk=connected_account.pk).exists()
     with pytest.raises(Exception, match="Incorrect"):
         KiteConnect(api_key=key, access_token=token, root=kite_settings.url).profile()
+
+
+def test_a_login_by_another_kite_user_is_refused_and_its_token_invalidated(api_client, sandbox_account,
+                                                                           kite_settings):
+    Account.objects.filter(pk=sandbox_account.pk).update(kite_user_id="ZZ0000")  # bound to another Kite user
+    login_url = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id},
+                                format="json").json()["login_url"]
+    response = complete_login(api_client, kite_settings, login_url)
+    assert response.status_code == 302
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.access_token is None and sandbox_account.kite_user_id == "ZZ0000"
+    messages = [m.message for m in response.wsgi_request._messages]
+    assert any("belongs to Kite user ZZ0000" in m for m in messages), messages
+    log = kite_settings.log_tail(200)
+    assert "DELETE /session/token" in log.splitlines()[-1]  # the stranger's session was ended at Kite
+
+
+def test_new_credentials_unbind_the_kite_user(api_client, connected_account):
+    response = api_client.patch(f"/api/accounts/{connected_account.id}", {"api_key": "anotherapp1"}, format="json")
+    assert response.status_code == 200 and response.json()["kite_user_id"] == ""
