@@ -24,6 +24,17 @@ class AuthSerializer(StrictSerializer):
         return data
 
 
+class AccountStatusSerializer(serializers.Serializer):
+    """GET /api/kite/accounts rows; times as /api/accounts gives them (ISO 8601, IST)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    environment = serializers.CharField()
+    status = serializers.CharField()
+    kite_user_id = serializers.CharField()
+    token_expires_at = serializers.DateTimeField(allow_null=True)
+
+
 class KiteAuthApi(APIView):
     def post(self, request: Request) -> Response:
         body = AuthSerializer(data=request.data)
@@ -34,15 +45,15 @@ class KiteAuthApi(APIView):
             return Response({"login_url": services.login_url(account=account)})
         if action == "session":
             account = services.session_create(account=account, request_token=body.validated_data["request_token"])
-            return Response({"status": "connected", "kite_user_id": account.kite_user_id,
-                             "token_expires_at": account.token_expires_at})
+            expires = serializers.DateTimeField().to_representation(account.token_expires_at)
+            return Response({"status": "connected", "kite_user_id": account.kite_user_id, "token_expires_at": expires})
         confirmed = services.session_delete(account=account)
         return Response({"status": account.status, "invalidated_at_kite": confirmed})
 
 
 class KiteAccountsApi(APIView):
     def get(self, request: Request) -> Response:
-        return Response(services.account_statuses(user=request.user))
+        return Response(AccountStatusSerializer(services.account_statuses(user=request.user), many=True).data)
 
 
 class ToolListApi(APIView):

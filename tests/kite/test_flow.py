@@ -449,3 +449,9 @@ def test_a_login_by_another_kite_user_is_refused_and_its_token_invalidated(api_c
 def test_new_credentials_unbind_the_kite_user(api_client, connected_account):
     response = api_client.patch(f"/api/accounts/{connected_account.id}", {"api_key": "anotherapp1"}, format="json")
     assert response.status_code == 200 and response.json()["kite_user_id"] == ""
+
+
+def test_times_read_the_same_in_every_endpoint(api_client, connected_account):
+    from_accounts = api_client.get(f"/api/accounts/{connected_account.id}").json()["token_expires_at"]
+    from_kite = api_client.get("/api/kite/accounts").json()[0]["token_expires_at"]
+    assert from_accounts == from_kite and from_kite.endswith("06:00:00+05:30")
