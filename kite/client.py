@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from django.conf import settings
 from kiteconnect import KiteConnect
 
@@ -115,11 +116,27 @@ def call(kite: KiteConnect, endpoint_class: str, method: str, *args: Any, **kwar
         _limiter.acquire(kite.api_key, endpoint_class)
     try:
         return getattr(kite, method)(*args, **kwargs)
+    except requests.ConnectTimeout:
+        raise KiteError("kite_unreachable", f"Could not connect to Kite at {kite.root} (timed out); "
+                        "nothing was sent.") from None
     except requests.Timeout:
         raise KiteError("kite_timeout", f"Kite did not answer within {settings.KITE_TIMEOUT_SECONDS:g} s "
                         f"({kite.root}).") from None
+    except requests.ConnectionError as exc:
+        if _never_connected(exc):
+            raise KiteError("kite_unreachable", f"Could not connect to Kite at {kite.root}; nothing was sent."
+                            ) from None
+        raise KiteError("kite_connection_lost", f"The connection to Kite at {kite.root} broke before Kite "
+                        "answered.") from None
     except requests.RequestException as exc:
-        raise KiteError("kite_unreachable", f"Could not reach Kite at {kite.root}: {type(exc).__name__}.") from None
+        raise KiteError("kite_connection_lost", f"The request to Kite at {kite.root} failed: "
+                        f"{type(exc).__name__}.") from None
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when no TCP connection was made (refused, no route, DNS): then no request byte left here."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def limiter() -> SlidingWindowLimiter:

@@ -55,8 +55,8 @@ def tool_error_from_kite(exc: KiteError, *, account_name: str) -> ToolError:
         return ToolError(f"Kite: {exc.message}", type="NetworkException", status_code=429)
     if exc.error_type == "kite_timeout":
         return ToolError(exc.message, type="kite_timeout", status_code=504)
-    if exc.error_type == "kite_unreachable":
-        return ToolError(exc.message, type="kite_unreachable", status_code=502)
+    if exc.error_type in ("kite_unreachable", "kite_connection_lost"):
+        return ToolError(exc.message, type=exc.error_type, status_code=502)
     status = _STATUS_BY_KITE_TYPE.get(exc.error_type, 502)
     return ToolError(f"Kite: {exc.message}", type=exc.error_type, status_code=status)
 

@@ -9,7 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import Account, Environment, Status
+from accounts.models import Account, Environment
 from kite import client as kite_client
 from kite import instruments
 from kite.errors import KiteError, ToolError, session_expired, tool_error_from_kite
@@ -238,10 +238,7 @@ class _Context:
 
     account: Account
     kite: Any
-    calls: list[str] = field(default_factory=list)
-
     def call(self, endpoint_class: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(method)
         try:
             return kite_client.call(self.kite, endpoint_class, method, *args, **kwargs)
         except RateLimitExceeded as exc:
@@ -324,7 +321,9 @@ def tool_call_run(call: ToolCall) -> Any:
             if exc.error_type == "TokenException":
                 _mark_expired(account)
             error = tool_error_from_kite(exc, account_name=account.name)
-            if write and exc.error_type in ("kite_timeout", "kite_unreachable") and ctx.calls:
+            # A timeout or a broken connection after sending: Kite may have taken the order. (When no
+            # connection was made at all, kite_unreachable, nothing was sent and the error says so.)
+            if write and exc.error_type in ("kite_timeout", "kite_connection_lost"):
                 error = _unknown_outcome(error)
             raise error from None
     except ToolError as error:
@@ -366,10 +365,3 @@ def _run_with_read_retries(call: ToolCall, ctx: _Context) -> Any:
 def tool_execute(*, user: AbstractBaseUser, tool_name: Any, arguments: Any, path: str = "api") -> Any:
     return tool_call_run(tool_call_prepare(user=user, tool_name=tool_name, arguments=arguments, path=path))
 
-
-def account_status(account: Account) -> str:
-    return account.status_at(timezone.now())
-
-
-__all__ = ["Status", "ToolCall", "account_statuses", "login_url", "session_create", "session_delete",
-           "tool_call_prepare", "tool_call_refuse", "tool_call_run", "tool_execute", "token_expiry"]

@@ -283,8 +283,7 @@ def test_kite_down_is_a_502_with_a_clear_message(api_client, connected_account, 
     assert error["type"] == "kite_unreachable" and kite_settings.url in error["message"]
 
 
-def test_order_when_kite_is_down_is_reported_as_unknown_and_never_retried(api_client, connected_account,
-                                                                           kite_settings):
+def test_order_when_kite_is_down_says_nothing_was_sent(api_client, connected_account, kite_settings):
     Account.objects.filter(pk=connected_account.pk).update(trading_enabled=True)
     ok(execute(api_client, "get_holdings", account_id=connected_account.id))
     kite_settings.stop()
@@ -295,8 +294,8 @@ def test_order_when_kite_is_down_is_reported_as_unknown_and_never_retried(api_cl
     finally:
         kite_settings.start()
     error = error_of(response, 502)
-    assert error["type"] == "order_outcome_unknown" and "get_orders" in error["message"]
-    assert OrderAudit.objects.get().outcome == "unknown"
+    assert error["type"] == "kite_unreachable" and "nothing was sent" in error["message"]
+    assert OrderAudit.objects.get().outcome == "failed"
     assert sandbox_orders(kite_settings, connected_account) == []
 
 
