@@ -36,6 +36,12 @@ def error_of(response, status):
     return response.json()["error"]
 
 
+def login_url_for(client, account: Account) -> str:
+    answer = client.post("/api/kite/auth", {"action": "login", "account_id": account.id}, format="json")
+    assert answer.status_code == 200, answer.content
+    return answer.json()["login_url"]
+
+
 def sandbox_orders(sandbox, account: Account) -> list[dict]:
     """The sandbox's own order book for the account, read with the official client (not through the app)."""
     account.refresh_from_db()
@@ -50,8 +56,7 @@ def test_sandbox_account_gets_credentials_from_the_sandbox(sandbox_account):
 
 
 def test_login_url_carries_a_signed_state_and_the_callback_connects(api_client, sandbox_account, kite_settings):
-    answer = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id}, format="json")
-    login_url = answer.json()["login_url"]
+    login_url = login_url_for(api_client, sandbox_account)
     assert login_url.startswith(f"{kite_settings.url}/connect/login?")
     query = parse_qs(urlsplit(login_url).query)
     assert query["v"] == ["3"] and query["api_key"] == [sandbox_account.api_key]
@@ -106,8 +111,7 @@ def test_forged_state_is_refused(api_client, sandbox_account, kite_settings):
 
 
 def test_replayed_state_is_refused(api_client, sandbox_account, kite_settings):
-    login_url = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id},
-                                format="json").json()["login_url"]
+    login_url = login_url_for(api_client, sandbox_account)
     query = parse_qs(urlsplit(login_url).query)
     first = kite_settings.login_redirect(sandbox_account.api_key, query["redirect_params"][0])
     complete = parse_qs(urlsplit(first).query)
@@ -124,8 +128,7 @@ def test_replayed_state_is_refused(api_client, sandbox_account, kite_settings):
 
 
 def test_state_for_another_users_account_is_refused(api_client, other_client, sandbox_account, kite_settings):
-    login_url = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id},
-                                format="json").json()["login_url"]
+    login_url = login_url_for(api_client, sandbox_account)
     response = complete_login(other_client, kite_settings, login_url)  # bob's browser brings alice's state back
     assert response.status_code == 302
     sandbox_account.refresh_from_db()
@@ -133,8 +136,7 @@ def test_state_for_another_users_account_is_refused(api_client, other_client, sa
 
 
 def test_callback_without_a_signed_in_browser_completes_with_a_page(sandbox_account, kite_settings, api_client):
-    login_url = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id},
-                                format="json").json()["login_url"]
+    login_url = login_url_for(api_client, sandbox_account)
     response = complete_login(APIClient(), kite_settings, login_url)  # e.g. a login started from MCP
     assert response.status_code == 200 and b"Connected" in response.content
     sandbox_account.refresh_from_db()
@@ -433,8 +435,7 @@ def test_deleting_a_connected_account_ends_its_kite_session(api_client, connecte
 def test_a_login_by_another_kite_user_is_refused_and_its_token_invalidated(api_client, sandbox_account,
                                                                            kite_settings):
     Account.objects.filter(pk=sandbox_account.pk).update(kite_user_id="ZZ0000")  # bound to another Kite user
-    login_url = api_client.post("/api/kite/auth", {"action": "login", "account_id": sandbox_account.id},
-                                format="json").json()["login_url"]
+    login_url = login_url_for(api_client, sandbox_account)
     response = complete_login(api_client, kite_settings, login_url)
     assert response.status_code == 302
     sandbox_account.refresh_from_db()
