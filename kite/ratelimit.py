@@ -24,7 +24,7 @@ class RateLimitExceeded(Exception):
 
 
 class SlidingWindowLimiter:
-    def __init__(self, limits: dict[str, int] | None = None, *, window: float = 1.05, max_wait: float = 3.0,
+    def __init__(self, limits: dict[str, int] | None = None, *, window: float = 1.05, max_wait: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.limits = dict(limits or KITE_LIMITS)
         self.window = window  # a little over a second: Kite's clock and ours are not the same

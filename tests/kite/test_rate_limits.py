@@ -78,3 +78,13 @@ def test_an_order_that_gets_a_429_is_not_retried(user, strict_account, settings,
     assert len(book) == outcomes.count("sent")  # each refused order reached Kite once, and only once
     audits = list(OrderAudit.objects.values_list("outcome", flat=True))
     assert audits.count("sent") == outcomes.count("sent") and audits.count("failed") == outcomes.count(429)
+
+
+def test_the_largest_quote_list_is_paced_not_refused(user, strict_account, settings, strict_sandbox):
+    settings.KITE_RATE_LIMITS = True
+    before = refusals(strict_sandbox)
+    wanted = ["NSE:INFY"] + [f"NSE:NOSUCH{i}" for i in range(1999)]  # 2000: four calls of 500, 1 a second
+    answer = services.tool_execute(user=user, tool_name="get_quotes",
+                                   arguments={"account_id": strict_account.id, "instruments": wanted})
+    assert list(answer) == ["NSE:INFY"]
+    assert refusals(strict_sandbox) == before
