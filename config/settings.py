@@ -184,6 +184,7 @@ LOGGING = {
         "kiteconnect": {"level": "WARNING"},
         # Development servers' request lines (runserver, runsandbox), with tokens in query strings redacted.
         "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+        "django.utils.autoreload": {"level": "WARNING"},  # runserver says it itself
     },
 }
 
