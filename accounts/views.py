@@ -19,7 +19,8 @@ from accounts.models import Account, Status
 from kite import services as kite_services
 
 
-def _account_or_404(request: HttpRequest, account_id: int) -> Account:
+def account_or_404(request: HttpRequest, account_id: object) -> Account:
+    """The signed-in user's account, or a 404 (someone else's account is not found either)."""
     try:
         return selectors.account_get(user=request.user, account_id=account_id)
     except Account.DoesNotExist:
@@ -79,7 +80,7 @@ def account_add(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _account_or_404(request, account_id)
+    account = account_or_404(request, account_id)
     form = AccountEditForm(request.POST or None, initial={"name": account.name}, key_hint=account.api_key_hint)
     if request.method == "POST" and form.is_valid():
         try:
@@ -97,7 +98,7 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def account_options(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _account_or_404(request, account_id)
+    account = account_or_404(request, account_id)
     form = AccountOptionsForm(request.POST)
     form.is_valid()  # two optional checkboxes: any input is valid (an unchecked box is absent, i.e. False)
     services.account_update(account=account, **form.cleaned_data)
@@ -110,7 +111,7 @@ def account_options(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _account_or_404(request, account_id)
+    account = account_or_404(request, account_id)
     if request.method == "POST":
         name = account.name
         kite_services.account_remove(account=account)

@@ -138,6 +138,3 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
-
-def limiter() -> SlidingWindowLimiter:
-    return _limiter

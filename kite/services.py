@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts import selectors as account_selectors
 from accounts import services as accounts_services
 from accounts.models import Account, Environment
 from kite import client as kite_client
@@ -51,17 +52,11 @@ def token_expiry(login_time: datetime) -> datetime:
 
 # --- Accounts as the Kite layer sees them ----------------------------------------------------------
 
-def account_for_call(*, user: AbstractBaseUser, account_id: Any) -> Account:
+def account_get_for_user(*, user: AbstractBaseUser, account_id: Any, only: tuple[str, ...] = ()) -> Account:
+    """accounts.selectors.account_get, with a missing (or someone else's) account as a 404 ToolError."""
     try:
-        return Account.objects.only(*_LIGHT_FIELDS).get(user=user, pk=int(account_id))
-    except (Account.DoesNotExist, TypeError, ValueError):
-        raise ToolError("No such account.", type="not_found", status_code=404) from None
-
-
-def account_get_for_user(*, user: AbstractBaseUser, account_id: Any) -> Account:
-    try:
-        return Account.objects.get(user=user, pk=int(account_id))
-    except (Account.DoesNotExist, TypeError, ValueError):
+        return account_selectors.account_get(user=user, account_id=account_id, only=only)
+    except Account.DoesNotExist:
         raise ToolError("No such account.", type="not_found", status_code=404) from None
 
 
@@ -287,7 +282,7 @@ def tool_call_prepare(*, user: AbstractBaseUser, tool_name: Any, arguments: Any,
         args = tool.validate(arguments)
         if account_ids is not None and args.account_id not in account_ids:
             raise ToolError("No such account.", type="not_found", status_code=404)
-        account = account_for_call(user=user, account_id=args.account_id)
+        account = account_get_for_user(user=user, account_id=args.account_id, only=_LIGHT_FIELDS)
         if not tool.read_only and not account.trading_enabled:
             raise ToolError(f"Trading is disabled on account {account.name!r}: nothing was sent. Allow trading in "
                             "the account's settings first.", type="trading_disabled", status_code=403)

@@ -6,13 +6,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
 from accounts.models import Account
+from accounts.views import account_or_404
 from kite import selectors, services
 from kite.errors import ToolError
 
@@ -55,18 +56,11 @@ def callback(request: HttpRequest) -> HttpResponse:
 REFRESH_SECONDS = 5
 
 
-def _account_or_404(request: HttpRequest, account_id: object) -> Account:
-    try:
-        return account_selectors.account_get(user=request.user, account_id=account_id)
-    except Account.DoesNotExist:
-        raise Http404("No such account.") from None
-
-
 @login_required
 @require_POST
 def account_connect(request: HttpRequest, account_id: int) -> HttpResponse:
     """Off to Kite's (or the sandbox's) login page; Kite sends the browser back to `callback`."""
-    account = _account_or_404(request, account_id)
+    account = account_or_404(request, account_id)
     try:
         return redirect(services.login_url(account=account))
     except ToolError as error:
@@ -77,7 +71,7 @@ def account_connect(request: HttpRequest, account_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def account_disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
-    account = _account_or_404(request, account_id)
+    account = account_or_404(request, account_id)
     confirmed = services.session_delete(account=account)
     note = "" if confirmed else " (Kite did not confirm; the session is forgotten here anyway)"
     messages.success(request, f"Disconnected {account.name}{note}.")
@@ -90,7 +84,7 @@ def _selection(request: HttpRequest) -> tuple[str, list[Account], list[Account]]
     chosen = request.GET.get("account", "all")
     if chosen == "all":
         return "all", accounts, accounts
-    account = _account_or_404(request, chosen)
+    account = account_or_404(request, chosen)
     return str(account.pk), [account], accounts
 
 
@@ -137,7 +131,7 @@ def _order_summary(arguments: dict[str, Any]) -> str:
 @require_GET
 def orders(request: HttpRequest) -> HttpResponse:
     accounts = list(account_selectors.account_list(user=request.user))
-    account = _account_or_404(request, request.GET["account"]) if request.GET.get("account") else (
+    account = account_or_404(request, request.GET["account"]) if request.GET.get("account") else (
         accounts[0] if accounts else None)
     reads = selectors.account_reads(user=request.user, account=account, tool_names=("get_orders", "get_trades")) \
         if account else None
