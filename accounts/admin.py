@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import Account
+from kite.errors import InvalidInput
 
 
 class AccountAdminForm(forms.ModelForm):
@@ -39,6 +41,14 @@ class AccountAdminForm(forms.ModelForm):
         for field in ("api_key", "api_secret"):
             if not cleaned.get(field) and self.instance.pk:
                 cleaned[field] = getattr(self.instance, field)
+        if not self.instance.pk and "environment" in cleaned:  # a new account: the rule of every front
+            try:
+                services.account_credentials_check(environment=cleaned["environment"],
+                                                   api_key=cleaned.get("api_key"), api_secret=cleaned.get("api_secret"))
+            except InvalidInput as error:
+                for name, problems in (error.fields or {}).items():
+                    for problem in problems:
+                        self.add_error(name if name in self.fields else None, problem)
         return cleaned
 
     def save(self, commit: bool = True) -> Account:
@@ -82,3 +92,19 @@ class AccountAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("user")
+
+    # The account lifecycle of every other front (accounts.services), here too.
+    def save_model(self, request: HttpRequest, obj: Account, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            problem = services.account_provision(account=obj)
+            if problem:
+                messages.warning(request, f"{obj.name} has no sandbox credentials yet: {problem} Its first login "
+                                          "asks the sandbox again.")
+
+    def delete_model(self, request: HttpRequest, obj: Account) -> None:
+        services.account_delete(account=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        for account in queryset:
+            services.account_delete(account=account)

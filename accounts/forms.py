@@ -31,14 +31,11 @@ class AccountCreateForm(forms.Form):
     api_secret = _secret_field(help_text="Stored encrypted; never shown again.")
 
     def clean(self) -> dict[str, Any]:
+        """The credential rule itself is the service's (accounts.services.account_credentials_check); this
+        page only insists that a live account is added with its key and secret at once."""
         data = super().clean()
-        environment = data.get("environment")
         key, secret = data.get("api_key"), data.get("api_secret")
-        if environment == Environment.SANDBOX:
-            if key or secret:
-                raise forms.ValidationError(
-                    "A sandbox account gets its API key and secret from the sandbox: leave both empty.")
-        elif environment == Environment.LIVE:
+        if data.get("environment") == Environment.LIVE:
             if not key and "api_key" not in self.errors:
                 self.add_error("api_key", "A live account needs the API key of your Kite Connect app.")
             if not secret and "api_secret" not in self.errors:

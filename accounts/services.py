@@ -1,4 +1,8 @@
-"""Writes to accounts: plain keyword-only functions, each one transaction."""
+"""Writes to accounts: the one account lifecycle used by the REST API, the pages, the admin and `demo`.
+
+Plain keyword-only functions, each write one transaction. A sandbox account gets its key and secret
+from the sandbox; deleting an account ends its Kite session first.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -7,34 +11,67 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from accounts.models import Account, Environment
-
-
-class DuplicateAccountName(ValueError):
-    pass
-
+from kite.errors import InvalidInput, ServiceError
+from kite.services.provisioning import sandbox_provision
+from kite.services.sessions import session_delete, session_forget
 
 _CREDENTIAL_FIELDS = ("api_key", "api_secret")
 _EDITABLE_FIELDS = ("name", "api_key", "api_secret", "trading_enabled", "confirm_orders")
 
 
-def account_create(
-    *,
-    user: AbstractBaseUser,
-    name: str,
-    environment: str = Environment.LIVE,
-    api_key: str | None = None,
-    api_secret: str | None = None,
-) -> Account:
+def _duplicate(name: str) -> InvalidInput:
+    message = f"You already have an account named {name!r}."
+    return InvalidInput(message, fields={"name": [message]})
+
+
+def account_credentials_check(*, environment: str, api_key: str | None, api_secret: str | None) -> None:
+    """The credential rule of a new account; InvalidInput naming the field otherwise.
+
+    A sandbox account gets its key and secret from the sandbox, so it is added with none. A live account
+    takes its Kite Connect app's key and secret together (or neither yet: it reads `needs_credentials`).
+    Later changes replace one or both (accounts.services.account_update), so the pair stays whole.
+    """
+    if environment == Environment.SANDBOX:
+        given = [f for f, v in (("api_key", api_key), ("api_secret", api_secret)) if v]
+        if given:
+            message = "A sandbox account gets its API key and secret from the sandbox: leave both empty."
+            raise InvalidInput(message, fields={f: [message] for f in given})
+    elif bool(api_key) != bool(api_secret):
+        missing = "api_secret" if api_key else "api_key"
+        message = f"A live account needs both the API key and the API secret of your Kite Connect app ({missing} " \
+                  "is missing)."
+        raise InvalidInput(message, fields={missing: [message]})
+
+
+def account_create(*, user: AbstractBaseUser, name: str, environment: str = Environment.LIVE,
+                   api_key: str | None = None, api_secret: str | None = None) -> tuple[Account, str | None]:
+    """Create an account; a sandbox account is provisioned by the sandbox.
+
+    Returns the account and, when the sandbox could not provision it, why (it is asked again at the
+    account's first login). A duplicate name or a credential that breaks the rule is InvalidInput.
+    """
+    account_credentials_check(environment=environment, api_key=api_key, api_secret=api_secret)
     try:
         with transaction.atomic():
-            return Account.objects.create(
-                user=user, name=name, environment=environment, api_key=api_key or None,
-                api_secret=api_secret or None,
-            )
+            account = Account.objects.create(user=user, name=name, environment=environment, api_key=api_key or None,
+                                             api_secret=api_secret or None)
     except IntegrityError:
         if Account.objects.filter(user=user, name=name).exists():
-            raise DuplicateAccountName(name) from None
+            raise _duplicate(name) from None
         raise
+    return account, account_provision(account=account)
+
+
+def account_provision(*, account: Account) -> str | None:
+    """A sandbox account without credentials asks the sandbox for them; None when done (or not needed),
+    else why not (the sandbox is down: the first login asks again)."""
+    if account.environment != Environment.SANDBOX or account.has_credentials:
+        return None
+    try:
+        sandbox_provision(account=account)
+    except ServiceError as error:
+        return error.message
+    return None
 
 
 def account_update(*, account: Account, **changes: Any) -> Account:
@@ -42,11 +79,9 @@ def account_update(*, account: Account, **changes: Any) -> Account:
     unknown = set(changes) - set(_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
-    credentials_changed = any(
-        f in changes and changes[f] != getattr(account, f) for f in _CREDENTIAL_FIELDS
-    )
-    for field, value in changes.items():
-        setattr(account, field, value)
+    credentials_changed = any(f in changes and changes[f] != getattr(account, f) for f in _CREDENTIAL_FIELDS)
+    for name, value in changes.items():
+        setattr(account, name, value)
     if credentials_changed:
         account_reset_for_new_credentials(account=account)
     try:
@@ -54,25 +89,20 @@ def account_update(*, account: Account, **changes: Any) -> Account:
             account.save()
     except IntegrityError:
         if Account.objects.filter(user=account.user, name=account.name).exclude(pk=account.pk).exists():
-            raise DuplicateAccountName(account.name) from None
+            raise _duplicate(account.name) from None
         raise
     return account
-
-
-def account_clear_session(*, account: Account, save: bool = True) -> None:
-    account.access_token = None
-    account.token_expires_at = None
-    account.session_version += 1
-    if save:
-        account.save(update_fields=["access_token", "token_expires_at", "session_version", "updated_at"])
 
 
 def account_reset_for_new_credentials(*, account: Account) -> None:
     """New key or secret (not saved here): the session belonged to the old app, and the new app may
     belong to another Kite user."""
-    account_clear_session(account=account, save=False)
+    session_forget(account=account, save=False)
     account.kite_user_id = ""
 
 
 def account_delete(*, account: Account) -> None:
+    """Delete an account, ending its Kite session first (best effort: else it lives until 06:00 IST)."""
+    if account.access_token:
+        session_delete(account=account)
     account.delete()

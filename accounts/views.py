@@ -5,6 +5,7 @@ selector, so another user's account id is a 404 like one that does not exist.
 """
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -16,15 +17,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import selectors, services
 from accounts.forms import AccountCreateForm, AccountEditForm, AccountOptionsForm
 from accounts.models import Account, Status
-from kite import services as kite_services
+from kite.errors import InvalidInput, NotFound
 
 
 def account_or_404(request: HttpRequest, account_id: object) -> Account:
     """The signed-in user's account, or a 404 (someone else's account is not found either)."""
     try:
         return selectors.account_get(user=request.user, account_id=account_id)
-    except Account.DoesNotExist:
+    except NotFound:
         raise Http404("No such account.") from None
+
+
+def _show_on_form(form: forms.Form, error: InvalidInput) -> None:
+    """The service refused the input: its messages go on the form's fields they name."""
+    for name, messages_ in (error.fields or {"__all__": [error.message]}).items():
+        for message in messages_:
+            form.add_error(name if name in form.fields else None, message)
 
 
 def _redirect_url() -> str:
@@ -61,11 +69,11 @@ def account_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            account, not_provisioned = kite_services.account_add(
+            account, not_provisioned = services.account_create(
                 user=request.user, name=data["name"], environment=data["environment"], api_key=data["api_key"],
                 api_secret=data["api_secret"])
-        except services.DuplicateAccountName:
-            form.add_error("name", f"You already have an account named {data['name']!r}.")
+        except InvalidInput as error:
+            _show_on_form(form, error)
         else:
             if not_provisioned:
                 messages.warning(request, f"Added {account.name}, but it has no sandbox credentials yet: "
@@ -85,8 +93,8 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.account_update(account=account, **form.changes())
-        except services.DuplicateAccountName as exc:
-            form.add_error("name", f"You already have an account named {str(exc)!r}.")
+        except InvalidInput as error:
+            _show_on_form(form, error)
             account.refresh_from_db()
         else:
             messages.success(request, f"Saved {account.name}.")
@@ -114,7 +122,7 @@ def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_or_404(request, account_id)
     if request.method == "POST":
         name = account.name
-        kite_services.account_remove(account=account)
+        services.account_delete(account=account)
         messages.success(request, f"Deleted {name}.")
         return redirect("settings-accounts")
     return render(request, "accounts/delete.html", {"account": account})

@@ -1,31 +1,20 @@
 """One exception handler for the whole API: every error body is
 `{"error": {"type", "message", "fields"?}}` (CONTRACT section 4). Views raise; they never build
-error responses by hand."""
+error responses by hand. The service's own errors (kite.errors, framework-free) are mapped here,
+once: their status, their body, and `Retry-After` on a rate limit."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-
-class ApiError(exceptions.APIException):
-    """An error with a project-level `type`: raise it (or a subclass) from any view or service."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_type = "error"
-
-    def __init__(self, message: str, *, type: str | None = None, status_code: int | None = None,
-                 fields: dict[str, Any] | None = None) -> None:
-        super().__init__(detail=message)
-        self.type = type or self.default_type
-        if status_code is not None:
-            self.status_code = status_code
-        self.fields = fields
-
+from kite import errors as kite_errors
+from kite.errors import ServiceError
 
 _TYPES = {
     exceptions.ValidationError: "invalid",
@@ -53,13 +42,17 @@ def _flatten(detail: Any) -> Any:
 
 
 def error_body(type: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": type, "message": message}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
+    return {"error": kite_errors.error_body(type, message, fields)}
+
+
+def service_error_response(error: ServiceError) -> Response:
+    headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))} if error.retry_after is not None else None
+    return Response({"error": error.body()}, status=error.status, headers=headers)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ServiceError):
+        return service_error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -67,9 +60,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500 handling (and logging) applies
-    if isinstance(exc, ApiError):
-        response.data = error_body(exc.type, str(exc.detail), exc.fields)
-        return response
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         fields = _flatten(detail)

@@ -6,8 +6,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import selectors as account_selectors
 from config.api import StrictCharField, StrictIntegerField, StrictSerializer
-from kite import services
+from kite.ist import iso_ist
+from kite.services import execution, login, sessions
 from kite.tools import TOOLS
 
 
@@ -24,36 +26,25 @@ class AuthSerializer(StrictSerializer):
         return data
 
 
-class AccountStatusSerializer(serializers.Serializer):
-    """GET /api/kite/accounts rows; times as /api/accounts gives them (ISO 8601, IST)."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    environment = serializers.CharField()
-    status = serializers.CharField()
-    kite_user_id = serializers.CharField()
-    token_expires_at = serializers.DateTimeField(allow_null=True)
-
-
 class KiteAuthApi(APIView):
     def post(self, request: Request) -> Response:
         body = AuthSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         action = body.validated_data["action"]
-        account = services.account_get_for_user(user=request.user, account_id=body.validated_data["account_id"])
+        account = account_selectors.account_get(user=request.user, account_id=body.validated_data["account_id"])
         if action == "login":
-            return Response({"login_url": services.login_url(account=account)})
+            return Response({"login_url": login.login_url(account=account)})
         if action == "session":
-            account = services.session_create(account=account, request_token=body.validated_data["request_token"])
-            expires = serializers.DateTimeField().to_representation(account.token_expires_at)
-            return Response({"status": "connected", "kite_user_id": account.kite_user_id, "token_expires_at": expires})
-        confirmed = services.session_delete(account=account)
+            account = sessions.session_create(account=account, request_token=body.validated_data["request_token"])
+            return Response({"status": "connected", "kite_user_id": account.kite_user_id,
+                             "token_expires_at": iso_ist(account.token_expires_at)})
+        confirmed = sessions.session_delete(account=account)
         return Response({"status": account.status, "invalidated_at_kite": confirmed})
 
 
 class KiteAccountsApi(APIView):
     def get(self, request: Request) -> Response:
-        return Response(AccountStatusSerializer(services.account_statuses(user=request.user), many=True).data)
+        return Response(account_selectors.account_statuses(user=request.user))
 
 
 class ToolListApi(APIView):
@@ -74,6 +65,6 @@ class ExecuteApi(APIView):
     def post(self, request: Request) -> Response:
         body = ExecuteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        data = services.tool_execute(user=request.user, tool_name=body.validated_data["tool"],
-                                     arguments=body.validated_data["args"], path="api")
+        data = execution.tool_execute(user=request.user, tool_name=body.validated_data["tool"],
+                                      arguments=body.validated_data["args"], path="api")
         return Response({"data": data})

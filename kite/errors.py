@@ -1,39 +1,140 @@
-"""Errors of the Kite layer, each with the HTTP status and `type` of CONTRACT section 4.
+"""The error catalogue of the Kite service: one class per kind of failure, framework-free.
 
-`ToolError` is what every caller (the REST API, the MCP server, the pages) sees. `KiteError` is what
-Kite answered, with Kite's own `error_type` (pykiteconnect folds MarginException, HoldingException and
-UserException into GeneralException; we read the type from the response ourselves).
+Each class carries its `type` (the `error.type` a caller reads, CONTRACT section 4) and its HTTP
+status; plain Python code raises them and knows nothing of DRF or MCP. Each front maps them in one
+place: `config.api.exception_handler` (REST, with `Retry-After` on rate limits), `mcp_bridge.server`
+(an `isError` tool result), the pages (a message). In the spirit of Zulip's `JsonableError`.
+
+`KiteError` is different: what Kite (or the transport to it) answered, raised by `kite.client` and
+turned into a catalogue error by `from_kite` before it leaves the service.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from config.api import ApiError
+
+def error_body(type: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error body of every front: `{"type", "message", "fields"?}` (REST wraps it in "error")."""
+    body: dict[str, Any] = {"type": type, "message": message}
+    if fields:
+        body["fields"] = fields
+    return body
 
 
-class ToolError(ApiError):
-    """A refusal or failure to report to the caller: `type`, a human `message`, an HTTP status."""
+class ServiceError(Exception):
+    """A refusal or failure to report to the caller: a `type`, a human `message`, an HTTP status."""
 
-    def __init__(self, message: str, *, type: str, status_code: int, fields: dict[str, Any] | None = None) -> None:
-        super().__init__(message, type=type, status_code=status_code, fields=fields)
+    type: str = "error"  # class defaults; Kite's own errors set theirs per instance
+    status: int = 400
 
-    @property
-    def message(self) -> str:
-        return str(self.detail)
-
-
-class KiteError(Exception):
-    """An error answer from Kite (or from the transport to it)."""
-
-    def __init__(self, error_type: str, message: str, http_status: int | None = None) -> None:
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
-        self.error_type = error_type
         self.message = message
-        self.http_status = http_status
+        self.fields = fields
+        self.retry_after: float | None = None
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.type, self.message, self.fields)
+
+
+# --- The caller's input --------------------------------------------------------------------------
+
+class InvalidInput(ServiceError):
+    type, status = "invalid", 400
+
+
+class UnknownTool(ServiceError):
+    type, status = "unknown_tool", 400
+
+
+class UnknownInstrument(ServiceError):
+    type, status = "unknown_instrument", 400
+
+
+class NotFound(ServiceError):
+    type, status = "not_found", 404
+
+    def __init__(self, message: str = "No such account.", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+# --- The account's state -------------------------------------------------------------------------
+
+class NeedsCredentials(ServiceError):
+    type, status = "needs_credentials", 400
+
+
+class SessionExpired(ServiceError):
+    type, status = "session_expired", 401
+
+    def __init__(self, account_name: str, *, detail: str = "") -> None:
+        why = f" Kite said: {detail}" if detail else ""
+        super().__init__(
+            f"The Kite session of account {account_name!r} has expired or was never started.{why} "
+            "Log in again: POST /api/kite/auth {\"action\": \"login\"}, the account's Connect button, "
+            "or the `login` tool.")
+
+
+class TradingDisabled(ServiceError):
+    type, status = "trading_disabled", 403
+
+
+class RateLimited(ServiceError):
+    """Our own pacing refused a call that would have waited too long for Kite's per-key limit."""
+
+    type, status = "rate_limited", 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- Login -----------------------------------------------------------------------------------------
+
+class LoginFailed(ServiceError):
+    type, status = "login_failed", 400
+
+
+class LoginStateInvalid(ServiceError):
+    type, status = "login_state_invalid", 400
+
+
+class LoginStateExpired(ServiceError):
+    type, status = "login_state_expired", 400
+
+
+class KiteUserMismatch(ServiceError):
+    type, status = "kite_user_mismatch", 409
+
+
+# --- The sandbox's provisioning ------------------------------------------------------------------
+
+class SandboxUnreachable(ServiceError):
+    type, status = "sandbox_unreachable", 502
+
+
+class SandboxRefused(ServiceError):
+    type, status = "sandbox_error", 502
+
+
+# --- Kite and the way to it ------------------------------------------------------------------------
+
+class KiteUnreachable(ServiceError):
+    """No connection could be made: nothing was sent."""
+
+    type, status = "kite_unreachable", 502
+
+
+class KiteConnectionLost(ServiceError):
+    type, status = "kite_connection_lost", 502
+
+
+class KiteTimeout(ServiceError):
+    type, status = "kite_timeout", 504
 
 
 # Kite's error_type -> our HTTP status (CONTRACT section 4).
-_STATUS_BY_KITE_TYPE = {
+KITE_STATUS = {
     "InputException": 400,
     "OrderException": 422,
     "MarginException": 422,
@@ -48,24 +149,86 @@ _STATUS_BY_KITE_TYPE = {
 }
 
 
-def tool_error_from_kite(exc: KiteError, *, account_name: str) -> ToolError:
+class KiteRefused(ServiceError):
+    """Kite answered with an error: its own `error_type` is the type, its message is passed on."""
+
+    status = 502
+
+    def __init__(self, message: str, *, kite_type: str, http_status: int | None = None) -> None:
+        super().__init__(f"Kite: {message}")
+        self.type = kite_type
+        self.status = 429 if http_status == 429 else KITE_STATUS.get(kite_type, 502)
+
+
+class OutcomeUnknown(ServiceError):
+    """A write whose answer was lost after it was sent: Kite may or may not have acted on it."""
+
+    type = "order_outcome_unknown"
+
+    def __init__(self, cause: ServiceError, *, advice: str) -> None:
+        super().__init__(f"{cause.message} It may or may not have reached Kite: {advice}")
+        self.status = cause.status  # 502 (connection lost) or 504 (timeout)
+
+
+# --- Confirmation by the human (MCP) ---------------------------------------------------------------
+
+class NotConfirmed(ServiceError):
+    """The human did not say yes to this exact write: nothing was sent."""
+
+    type, status = "not_confirmed", 403
+
+
+class ConfirmationUnavailable(NotConfirmed):
+    type = "confirmation_unavailable"
+
+
+class ConfirmationFailed(NotConfirmed):
+    type = "confirmation_failed"
+
+
+class ConfirmationTimeout(NotConfirmed):
+    type = "confirmation_timeout"
+
+
+class ConfirmationAbandoned(NotConfirmed):
+    type = "confirmation_abandoned"
+
+
+class OrderDeclined(NotConfirmed):
+    type = "order_declined"
+
+
+class OrderCancelled(NotConfirmed):
+    """The confirmation was dismissed (MCP's `cancel`)."""
+
+    type = "order_cancelled"
+
+
+class InternalError(ServiceError):
+    type, status = "internal_error", 500
+
+
+# --- What Kite answered ----------------------------------------------------------------------------
+
+class KiteError(Exception):
+    """An error answer from Kite (or from the transport to it), before the service maps it."""
+
+    def __init__(self, error_type: str, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.http_status = http_status
+
+
+_TRANSPORT = {"kite_timeout": KiteTimeout, "kite_unreachable": KiteUnreachable,
+              "kite_connection_lost": KiteConnectionLost}
+
+
+def from_kite(exc: KiteError, *, account_name: str) -> ServiceError:
+    """The catalogue error for what Kite (or the way to it) answered."""
     if exc.error_type == "TokenException":
-        return session_expired(account_name, detail=exc.message)
-    if exc.error_type == "NetworkException" and exc.http_status == 429:
-        return ToolError(f"Kite: {exc.message}", type="NetworkException", status_code=429)
-    if exc.error_type == "kite_timeout":
-        return ToolError(exc.message, type="kite_timeout", status_code=504)
-    if exc.error_type in ("kite_unreachable", "kite_connection_lost"):
-        return ToolError(exc.message, type=exc.error_type, status_code=502)
-    status = _STATUS_BY_KITE_TYPE.get(exc.error_type, 502)
-    return ToolError(f"Kite: {exc.message}", type=exc.error_type, status_code=status)
-
-
-def session_expired(account_name: str, *, detail: str = "") -> ToolError:
-    why = f" Kite said: {detail}" if detail else ""
-    return ToolError(
-        f"The Kite session of account {account_name!r} has expired or was never started.{why} "
-        "Log in again: POST /api/kite/auth {\"action\": \"login\"}, the account's Connect button, "
-        "or the MCP `login` tool.",
-        type="session_expired", status_code=401,
-    )
+        return SessionExpired(account_name, detail=exc.message)
+    transport = _TRANSPORT.get(exc.error_type)
+    if transport is not None:
+        return transport(exc.message)
+    return KiteRefused(exc.message, kite_type=exc.error_type, http_status=exc.http_status)

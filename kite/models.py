@@ -27,8 +27,12 @@ class OrderAudit(models.Model):
                                 related_name="order_audits")
     account_name = models.CharField(max_length=100, blank=True)
     tool = models.CharField(max_length=64)
+    # The write in the tool's own words (kite.tools.Tool.summary): what the human was shown and confirmed.
+    summary = models.TextField(blank=True)
     arguments = models.JSONField(default=dict)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # What Kite created or changed, from the field the tool names (Write.creates): an order id, a GTT's
+    # trigger id, a SIP id...
     order_id = models.CharField(max_length=64, blank=True)
     error_type = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
@@ -39,3 +43,11 @@ class OrderAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.tool} {self.outcome}"
+
+    @property
+    def described(self) -> str:
+        """The summary; for a row written before summaries were kept, its arguments."""
+        if self.summary:
+            return self.summary
+        args = self.arguments if isinstance(self.arguments, dict) else {}
+        return ", ".join(f"{k} {v}" for k, v in args.items() if k != "account_id")

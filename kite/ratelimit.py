@@ -11,14 +11,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from kite.errors import RateLimited
+
 # Kite's published limits (requests per second per API key).
 KITE_LIMITS: dict[str, int] = {"quote": 1, "historical": 3, "orders": 10, "other": 10}
 
 
-class RateLimitExceeded(Exception):
+class RateLimitExceeded(RateLimited):
+    """Nothing was sent: the call would have waited more than `max_wait` for its slot."""
+
     def __init__(self, endpoint_class: str, wait: float) -> None:
         super().__init__(f"Kite allows {KITE_LIMITS.get(endpoint_class, '?')} {endpoint_class} call(s) a second "
-                         f"per API key; the next slot is {wait:.1f} s away.")
+                         f"per API key; the next slot is {wait:.1f} s away. Nothing was sent: try again then.",
+                         retry_after=wait)
         self.endpoint_class = endpoint_class
         self.wait = wait
 
@@ -51,6 +56,12 @@ class SlidingWindowLimiter:
                 raise RateLimitExceeded(endpoint_class, wait)
             sent.append(slot)
             return max(0.0, wait)
+
+    def forget(self, key: str) -> None:
+        """Drop what was booked for an API key (its budget is whole again)."""
+        with self._lock:
+            for booked in [k for k in self._sent if k[0] == key]:
+                del self._sent[booked]
 
     def acquire(self, key: str, endpoint_class: str) -> None:
         wait = self.reserve(key, endpoint_class)

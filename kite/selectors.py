@@ -10,9 +10,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Account, Status
-from kite import services
-from kite.errors import ToolError
+from kite.errors import ServiceError, SessionExpired
 from kite.models import OrderAudit
+from kite.services.execution import tool_execute
 
 
 @dataclass
@@ -33,10 +33,10 @@ def account_reads(*, user: AbstractBaseUser, account: Account, tool_names: tuple
     reads = AccountReads(account=account)
     for name in tool_names:
         try:
-            reads.data[name] = services.tool_execute(user=user, tool_name=name,
-                                                     arguments={"account_id": account.id}, path="web")
-        except ToolError as error:
-            if error.type == "session_expired":
+            reads.data[name] = tool_execute(user=user, tool_name=name, arguments={"account_id": account.id},
+                                            path="web")
+        except ServiceError as error:
+            if isinstance(error, SessionExpired):
                 reads.expired = True
                 # Kite may just have refused the token (the service marked it expired): show the fresh status.
                 account.refresh_from_db(fields=["access_token", "token_expires_at"])

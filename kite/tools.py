@@ -1,22 +1,29 @@
-"""The tool registry: one definition per tool, served by /api/kite/execute and by the MCP server.
+"""The tool registry: one complete specification per tool, served by /api/kite/execute, the MCP server
+and the pages alike. No front switches on a tool's name: what it needs to know is on the entry.
 
-Each tool has a name, a title and description a person or a model can act on, a pydantic model of
-its arguments (from which both the JSON schema and the validation come), whether it only reads, the
-Kite rate-limit class it spends, and a handler. Handlers get a `ToolContext` (a ready client for the
-account) and the validated arguments, and return what Kite returned.
+A `Tool` has a name, a title and a description a person or a model can act on, a pydantic model of its
+arguments (the JSON schema and the validation both come from it), the Kite rate-limit class its calls
+spend, and a handler. A write tool also carries a `Write`: how it describes itself to the human who
+confirms it (the same sentence goes to the audit log and the Orders page), which field of its answer
+names what Kite created, and what to do when the answer was lost. Handlers get a `ToolContext` and the
+validated arguments, and return what Kite returned.
+
+Adding a tool is one entry in TOOLS (plus its handler and argument model).
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kite.errors import ToolError
+if TYPE_CHECKING:
+    from accounts.models import Account
+from kite.errors import InvalidInput, UnknownInstrument, UnknownTool
 
 Exchange = Literal["NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD"]
 Variety = Literal["regular", "amo", "co", "iceberg", "auction"]
@@ -32,14 +39,18 @@ OrderId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-
 Price = Annotated[float, Field(gt=0, lt=10_000_000)]
 
 
-class ToolArgs(BaseModel):
+class Args(BaseModel):
+    """Strict: no unknown keys, no "1" for 1."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    account_id: int = Field(ge=1, description="Which of your Kite accounts (list_accounts, GET /api/kite/accounts).")
 
-
-class NoArgs(ToolArgs):
+class NoAccountArgs(Args):
     pass
+
+
+class ToolArgs(Args):
+    account_id: int = Field(ge=1, description="Which of your Kite accounts (list_accounts, GET /api/kite/accounts).")
 
 
 class MarginsArgs(ToolArgs):
@@ -166,15 +177,26 @@ class CancelOrderArgs(ToolArgs):
 
 # --- Handlers ---------------------------------------------------------------------------------------
 
+RateClass = Literal["quote", "historical", "orders", "other"]  # Kite's per-key limits (kite.ratelimit)
+
+
 class ToolContext(Protocol):
-    def call(self, endpoint_class: str, method: str, *args: Any, **kwargs: Any) -> Any: ...
+    """What a handler sees: who calls, on which account, and calls to Kite through its cached client."""
+
+    user: Any
+    account: Account | None
+    account_ids: Collection[int] | None  # the accounts this caller may use (None: all of the user's)
+
+    def call(self, method: str, *args: Any, rate_class: RateClass | None = None, **kwargs: Any) -> Any:
+        """Call a client method, spending the tool's rate class unless another is named."""
+        ...
 
     def instruments(self) -> Any: ...
 
 
 def _read(method: str, *arg_names: str) -> Callable[[ToolContext, ToolArgs], Any]:
     def handler(ctx: ToolContext, args: ToolArgs) -> Any:
-        return ctx.call("other", method, *[getattr(args, n) for n in arg_names])
+        return ctx.call(method, *[getattr(args, n) for n in arg_names])
     return handler
 
 
@@ -184,10 +206,9 @@ def _chunked(method: str, cap: int) -> Callable[[ToolContext, Any], Any]:
         wanted = list(dict.fromkeys(args.instruments))  # de-duplicated, order kept
         merged: dict[str, Any] = {}
         for start in range(0, len(wanted), cap):
-            merged.update(ctx.call("quote", method, wanted[start:start + cap]) or {})
+            merged.update(ctx.call(method, wanted[start:start + cap]) or {})
         if not merged:
-            raise ToolError(f"Kite knows none of these instruments: {', '.join(wanted[:10])}.",
-                            type="unknown_instrument", status_code=400)
+            raise UnknownInstrument(f"Kite knows none of these instruments: {', '.join(wanted[:10])}.")
         return merged
     return handler
 
@@ -199,15 +220,34 @@ def _historical(ctx: ToolContext, args: HistoricalArgs) -> Any:
         exchange, symbol = args.instrument.split(":", 1)
         row = ctx.instruments().get(exchange, symbol)
         if row is None:
-            raise ToolError(f"Unknown instrument {args.instrument!r}; search_instruments finds the right symbol.",
-                            type="unknown_instrument", status_code=400)
+            raise UnknownInstrument(f"Unknown instrument {args.instrument!r}; search_instruments finds the right "
+                                    "symbol.")
         token = int(row["instrument_token"])
-    return ctx.call("historical", "historical_data", token, parse_when(args.from_date), parse_when(args.to_date),
-                    args.interval, continuous=args.continuous, oi=args.oi)
+    return ctx.call("historical_data", token, parse_when(args.from_date), parse_when(args.to_date), args.interval,
+                    continuous=args.continuous, oi=args.oi)
 
 
 def _search(ctx: ToolContext, args: SearchArgs) -> Any:
     return ctx.instruments().search(args.query, exchange=args.exchange, limit=args.limit)
+
+
+def _list_accounts(ctx: ToolContext, args: NoAccountArgs) -> Any:
+    from accounts.selectors import account_statuses
+
+    return {"accounts": account_statuses(user=ctx.user, account_ids=ctx.account_ids, switches=True)}
+
+
+def _login(ctx: ToolContext, args: ToolArgs) -> Any:
+    from kite.services.login import login_url
+
+    account = ctx.account
+    assert account is not None
+    return {
+        "account_id": account.pk, "account": account.name, "environment": account.environment,
+        "login_url": login_url(account=account),
+        "next": "Open login_url in a browser and log in to Kite. Kite sends you back to the Kite Desk web app, "
+                "which completes the session (the app must be running); then the tools work on this account.",
+    }
 
 
 def _order_kwargs(args: ToolArgs) -> dict[str, Any]:
@@ -215,27 +255,84 @@ def _order_kwargs(args: ToolArgs) -> dict[str, Any]:
 
 
 def _place(ctx: ToolContext, args: PlaceOrderArgs) -> Any:
-    return {"order_id": ctx.call("orders", "place_order", **_order_kwargs(args))}
+    return {"order_id": ctx.call("place_order", **_order_kwargs(args))}
 
 
 def _modify(ctx: ToolContext, args: ModifyOrderArgs) -> Any:
-    return {"order_id": ctx.call("orders", "modify_order", **_order_kwargs(args))}
+    return {"order_id": ctx.call("modify_order", **_order_kwargs(args))}
 
 
 def _cancel(ctx: ToolContext, args: CancelOrderArgs) -> Any:
-    return {"order_id": ctx.call("orders", "cancel_order", variety=args.variety, order_id=args.order_id)}
+    return {"order_id": ctx.call("cancel_order", variety=args.variety, order_id=args.order_id)}
+
+
+# --- How write tools describe themselves to a human ------------------------------------------------
+
+def money(value: float | None) -> str:
+    return f"{value:,.2f}" if value is not None else "-"
+
+
+def _describe_place(a: PlaceOrderArgs) -> str:
+    words = [f"{a.transaction_type} {a.quantity} × {a.exchange}:{a.tradingsymbol}",
+             a.order_type + (f" at {money(a.price)}" if a.price is not None else "")]
+    if a.trigger_price is not None:
+        words.append(f"trigger price {money(a.trigger_price)}")
+    words += [f"product {a.product}", f"variety {a.variety}",
+              f"validity {a.validity or 'DAY (Kite default)'}"
+              + (f" ({a.validity_ttl} min)" if a.validity_ttl is not None else "")]
+    if a.disclosed_quantity is not None:
+        words.append(f"disclosed quantity {a.disclosed_quantity}")
+    if a.tag is not None:
+        words.append(f"tag {a.tag}")
+    return ", ".join(words)
+
+
+def _describe_modify(a: ModifyOrderArgs) -> str:
+    changes = [f"{k.replace('_', ' ')} → {money(v) if k in ('price', 'trigger_price') else v}"
+               for k in ("quantity", "price", "trigger_price", "order_type", "validity", "disclosed_quantity")
+               if (v := getattr(a, k)) is not None]
+    return f"order {a.order_id} ({a.variety}): " + ", ".join(changes)
+
+
+def _describe_cancel(a: CancelOrderArgs) -> str:
+    return f"order {a.order_id} ({a.variety})"
 
 
 # --- The registry -----------------------------------------------------------------------------------
+
+_ENVIRONMENT_WORDS = {"sandbox": "sandbox account: paper money", "live": "LIVE account: real money"}
+_CHECK_ORDERS = "check today's orders (get_orders) before you try again."
+
+
+@dataclass(frozen=True)
+class Write:
+    """What makes a write tool safe: its own words for the human, and what it creates at Kite."""
+
+    describe: Callable[[Any], str]  # the validated arguments -> what will be sent, in words a trader checks
+    creates: str = "order_id"  # the field of the handler's answer naming what Kite created or changed
+    unknown_outcome: str = _CHECK_ORDERS  # what to do when the answer was lost after sending
+
 
 @dataclass(frozen=True)
 class Tool:
     name: str
     title: str
     description: str
-    args: type[ToolArgs]
+    args: type[Args]
     handler: Callable[[ToolContext, Any], Any] = field(repr=False)
-    read_only: bool = True
+    rate_class: RateClass = "other"
+    write: Write | None = None  # None: a read (no trading gate, no confirmation, no audit)
+    needs_session: bool = True  # False: works on an account without a Kite session (login)
+    reaches_kite: bool = True  # False: answers from Kite Desk's own data (MCP openWorldHint)
+    idempotent: bool = True  # reads only: False when a repeat changes something (login issues a new URL)
+
+    @property
+    def read_only(self) -> bool:
+        return self.write is None
+
+    @property
+    def needs_account(self) -> bool:
+        return "account_id" in self.args.model_fields
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -243,57 +340,76 @@ class Tool:
         schema.pop("title", None)
         return schema
 
-    def validate(self, arguments: Any) -> ToolArgs:
+    def validate(self, arguments: Any) -> Args:
         if not isinstance(arguments, dict):
-            raise ToolError("args must be a JSON object.", type="invalid", status_code=400,
-                            fields={"args": ["Expected a JSON object."]})
+            raise InvalidInput("args must be a JSON object.", fields={"args": ["Expected a JSON object."]})
         try:
             return self.args.model_validate(arguments)
         except ValidationError as exc:
             raise invalid_arguments(self.name, exc) from None
 
+    def summary(self, args: Args, account: Account | None) -> str:
+        """One sentence for the human: what this write does, on which account, with every parameter."""
+        assert self.write is not None, f"{self.name} is a read"
+        where = ""
+        if account is not None:
+            words = _ENVIRONMENT_WORDS.get(account.environment, account.environment)
+            where = f' on Kite account "{account.name}" ({words})'
+        return f"{self.title}{where}: {self.write.describe(args)}."
 
-def invalid_arguments(tool_name: str, exc: ValidationError) -> ToolError:
+
+def invalid_arguments(tool_name: str, exc: ValidationError) -> InvalidInput:
     fields: dict[str, list[str]] = {}
     for error in exc.errors(include_url=False, include_input=False):
         where = ".".join(str(p) for p in error["loc"]) or "args"
         message = re.sub(r"^Value error, ", "", error["msg"])
         fields.setdefault(where, []).append(message)
     where, messages = next(iter(fields.items()))
-    return ToolError(f"Invalid arguments for {tool_name} ({where}: {messages[0]}).", type="invalid",
-                     status_code=400, fields=fields)
+    return InvalidInput(f"Invalid arguments for {tool_name} ({where}: {messages[0]}).", fields=fields)
 
 
 _READS = "Read-only."
 TOOLS: dict[str, Tool] = {t.name: t for t in [
+    Tool("list_accounts", "Your Kite accounts",
+         "The Kite accounts you may use here: id, name, environment (live or sandbox), status (connected, "
+         "expired, needs_login, needs_credentials), when the session ends (IST), and whether trading is enabled "
+         f"and orders need your confirmation. {_READS}",
+         NoAccountArgs, _list_accounts, needs_session=False, reaches_kite=False),
+    Tool("login", "Log in to Kite",
+         "The Kite login URL for an account. Give it to the user: they open it in a browser and log in to Kite, "
+         "and the Kite Desk web app completes the session; the tools then work on that account, no restart "
+         "needed. Needed when a tool answers session_expired (Kite sessions end every morning at 06:00 IST). "
+         "Does not trade.",
+         ToolArgs, _login, needs_session=False, reaches_kite=False, idempotent=False),
     Tool("get_profile", "Profile",
          f"The Kite user's profile: id, name, email, enabled exchanges and products. {_READS}",
-         NoArgs, _read("profile")),
+         ToolArgs, _read("profile")),
     Tool("get_margins", "Funds and margins",
          f"Available cash, margin used and net balance, per segment (equity, commodity). {_READS}",
          MarginsArgs, _read("margins", "segment")),
     Tool("get_holdings", "Holdings",
          f"Long-term equity holdings (demat): quantity, average price, last price, P&L, day change. {_READS}",
-         NoArgs, _read("holdings")),
+         ToolArgs, _read("holdings")),
     Tool("get_positions", "Positions",
          f"Today's and carried-forward positions (net and day), with realised and unrealised P&L. {_READS}",
-         NoArgs, _read("positions")),
+         ToolArgs, _read("positions")),
     Tool("get_orders", "Today's orders", f"All orders of the trading day, with their current status. {_READS}",
-         NoArgs, _read("orders")),
+         ToolArgs, _read("orders")),
     Tool("get_order_history", "Order history", f"Every state an order went through, oldest first. {_READS}",
          OrderHistoryArgs, _read("order_history", "order_id")),
-    Tool("get_trades", "Today's trades", f"All executed trades of the trading day. {_READS}", NoArgs, _read("trades")),
+    Tool("get_trades", "Today's trades", f"All executed trades of the trading day. {_READS}", ToolArgs,
+         _read("trades")),
     Tool("get_quotes", "Full quotes",
          f"Full market quotes (last price, OHLC, volume, depth, circuit limits) keyed by instrument. {_READS}",
-         QuoteArgs, _chunked("quote", 500)),
+         QuoteArgs, _chunked("quote", 500), rate_class="quote"),
     Tool("get_ohlc", "OHLC", f"Open, high, low, previous close and last price, keyed by instrument. {_READS}",
-         OhlcArgs, _chunked("ohlc", 1000)),
+         OhlcArgs, _chunked("ohlc", 1000), rate_class="quote"),
     Tool("get_ltp", "Last traded price", f"Last traded price, keyed by instrument. {_READS}",
-         OhlcArgs, _chunked("ltp", 1000)),
+         OhlcArgs, _chunked("ltp", 1000), rate_class="quote"),
     Tool("get_historical_data", "Historical candles",
          "OHLCV candles for one instrument between two IST times at an interval (minute ... day). Kite limits the "
          f"range per call (e.g. 60 days of minute candles, 2000 days of day candles). {_READS}",
-         HistoricalArgs, _historical),
+         HistoricalArgs, _historical, rate_class="historical"),
     Tool("search_instruments", "Search instruments",
          "Find instruments by trading symbol or company name; gives exchange, tradingsymbol, instrument_token, "
          f"lot size and tick size to use in other tools. {_READS}",
@@ -301,20 +417,19 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("place_order", "Place an order",
          "Place a real order on the account (a paper order on a sandbox account). Needs trading enabled on the "
          "account; over MCP the human confirms it first. LIMIT and SL need price; SL and SL-M need trigger_price.",
-         PlaceOrderArgs, _place, read_only=False),
+         PlaceOrderArgs, _place, rate_class="orders", write=Write(_describe_place)),
     Tool("modify_order", "Modify an order",
          "Change quantity, price, trigger price, type or validity of an open order. Needs trading enabled.",
-         ModifyOrderArgs, _modify, read_only=False),
+         ModifyOrderArgs, _modify, rate_class="orders", write=Write(_describe_modify)),
     Tool("cancel_order", "Cancel an order", "Cancel an open order. Needs trading enabled.",
-         CancelOrderArgs, _cancel, read_only=False),
+         CancelOrderArgs, _cancel, rate_class="orders", write=Write(_describe_cancel)),
 ]}
 
 
 def get_tool(name: Any) -> Tool:
     tool = TOOLS.get(name) if isinstance(name, str) else None
     if tool is None:
-        raise ToolError(f"Unknown tool {name!r}. GET /api/kite/tools lists them.", type="unknown_tool",
-                        status_code=400, fields={"tool": ["Unknown tool."]})
+        raise UnknownTool(f"Unknown tool {name!r}. GET /api/kite/tools lists them.", fields={"tool": ["Unknown tool."]})
     return tool
 
 

@@ -1,8 +1,6 @@
 """Pages of the Kite layer: where Kite sends the browser back after login, connect and disconnect,
-the live portfolio and the orders page. Every read goes through kite.services.tool_execute(path="web")."""
+the live portfolio and the orders page. Every read goes through the tool pipeline (path "web")."""
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,8 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import selectors as account_selectors
 from accounts.models import Account
 from accounts.views import account_or_404
-from kite import selectors, services
-from kite.errors import ToolError
+from kite import selectors
+from kite.errors import LoginFailed, LoginStateInvalid, ServiceError
+from kite.services import login, sessions
 
 
 @require_GET
@@ -31,14 +30,12 @@ def callback(request: HttpRequest) -> HttpResponse:
     request_token = request.GET.get("request_token", "")
     try:
         if status != "success" or not request_token:
-            raise ToolError(f"Kite did not complete the login (status {status[:20]!r}).", type="login_failed",
-                            status_code=400)
+            raise LoginFailed(f"Kite did not complete the login (status {status[:20]!r}).")
         if not state:
-            raise ToolError("The callback has no login state: start the login from Kite Desk.",
-                            type="login_state_invalid", status_code=400)
-        account = services.account_from_login_state(state=state, user=request.user)
-        account = services.session_create(account=account, request_token=request_token[:128])
-    except ToolError as error:
+            raise LoginStateInvalid("The callback has no login state: start the login from Kite Desk.")
+        account = login.account_from_login_state(state=state, user=request.user)
+        account = sessions.session_create(account=account, request_token=request_token[:128])
+    except ServiceError as error:
         if request.user.is_authenticated:
             messages.error(request, f"Login failed: {error.message}")
             return redirect("settings-accounts")
@@ -62,8 +59,8 @@ def account_connect(request: HttpRequest, account_id: int) -> HttpResponse:
     """Off to Kite's (or the sandbox's) login page; Kite sends the browser back to `callback`."""
     account = account_or_404(request, account_id)
     try:
-        return redirect(services.login_url(account=account))
-    except ToolError as error:
+        return redirect(login.login_url(account=account))
+    except ServiceError as error:
         messages.error(request, f"Cannot connect {account.name}: {error.message}")
         return redirect("settings-accounts")
 
@@ -72,7 +69,7 @@ def account_connect(request: HttpRequest, account_id: int) -> HttpResponse:
 @require_POST
 def account_disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_or_404(request, account_id)
-    confirmed = services.session_delete(account=account)
+    confirmed = sessions.session_delete(account=account)
     note = "" if confirmed else " (Kite did not confirm; the session is forgotten here anyway)"
     messages.success(request, f"Disconnected {account.name}{note}.")
     return redirect("settings-accounts")
@@ -112,21 +109,6 @@ def portfolio_data(request: HttpRequest) -> HttpResponse:
 _AUDIT_LIMIT = 100
 
 
-def _order_summary(arguments: dict[str, Any]) -> str:
-    """An audit entry's arguments as a trader reads them: "BUY 5 NSE:INFY LIMIT @ 1500 CNC"."""
-    args = {k: v for k, v in arguments.items() if k != "account_id"} if isinstance(arguments, dict) else {}
-    if "tradingsymbol" in args:
-        words = [args.get("transaction_type"), args.get("quantity"),
-                 f"{args.get('exchange', '')}:{args['tradingsymbol']}", args.get("order_type")]
-        if args.get("price") is not None:
-            words.append(f"@ {args['price']}")
-        if args.get("trigger_price") is not None:
-            words.append(f"trigger {args['trigger_price']}")
-        words.append(args.get("product"))
-        return " ".join(str(w) for w in words if w not in (None, ""))
-    return ", ".join(f"{k} {v}" for k, v in args.items() if k != "variety" or v != "regular")
-
-
 @login_required
 @require_GET
 def orders(request: HttpRequest) -> HttpResponse:
@@ -135,8 +117,7 @@ def orders(request: HttpRequest) -> HttpResponse:
         accounts[0] if accounts else None)
     reads = selectors.account_reads(user=request.user, account=account, tool_names=("get_orders", "get_trades")) \
         if account else None
-    audit = [(entry, _order_summary(entry.arguments))
-             for entry in selectors.order_audit_list(user=request.user, limit=_AUDIT_LIMIT)]
+    audit = selectors.order_audit_list(user=request.user, limit=_AUDIT_LIMIT)
     return render(request, "kite/orders.html", {
         "accounts": accounts, "account": account, "problem_reads": [reads] if reads else [],
         "orders": list(reversed(reads.data.get("get_orders") or [])) if reads else [],

@@ -1,4 +1,4 @@
-"""The MCP server: the one tool registry (kite.tools.TOOLS) served over MCP, plus `list_accounts` and `login`.
+"""The MCP server: the one tool registry (kite.tools.TOOLS) served over MCP. No tool is defined here.
 
 Built on the SDK's low-level `Server`, not `MCPServer`: `MCPServer` derives each tool's schema from a Python
 signature, while here the registry already holds the name, title, description and JSON schema, and the Kite
@@ -37,8 +37,21 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from kite.errors import ToolError
-from kite.tools import TOOLS, NoArgs, Tool, invalid_arguments
+from kite.errors import (
+    ConfirmationAbandoned,
+    ConfirmationFailed,
+    ConfirmationTimeout,
+    ConfirmationUnavailable,
+    InternalError,
+    InvalidInput,
+    NotConfirmed,
+    NotFound,
+    OrderCancelled,
+    OrderDeclined,
+    ServiceError,
+    UnknownTool,
+)
+from kite.tools import TOOLS, Tool
 from mcp_bridge import confirm
 from mcp_bridge.scope import McpScope
 
@@ -60,15 +73,13 @@ INSTRUCTIONS = (
     "anything is sent; a declined order was not sent - do not retry it unless asked."
 )
 
-_LIST_ACCOUNTS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
-
 
 def _tool_annotations(tool: Tool) -> types.ToolAnnotations:
     if tool.read_only:
-        return types.ToolAnnotations(title=tool.title, read_only_hint=True, idempotent_hint=True,
-                                     open_world_hint=True)
+        return types.ToolAnnotations(title=tool.title, read_only_hint=True, idempotent_hint=tool.idempotent,
+                                     open_world_hint=tool.reaches_kite)
     return types.ToolAnnotations(title=tool.title, read_only_hint=False, destructive_hint=True,
-                                 idempotent_hint=False, open_world_hint=True)
+                                 idempotent_hint=False, open_world_hint=tool.reaches_kite)
 
 
 def _schema_for(schema: dict[str, Any], served: list[int]) -> dict[str, Any]:
@@ -92,12 +103,11 @@ def _ok(data: Any) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
 
 
-def _failed(error: ToolError) -> types.CallToolResult:
+def _failed(error: ServiceError) -> types.CallToolResult:
     """A tool error the model can read and act on: `isError`, the type and the message, the fields if any."""
-    body: dict[str, Any] = {"type": error.type, "message": error.message}
+    body = error.body()
     text = f"{error.type}: {error.message}"
     if error.fields:
-        body["fields"] = error.fields
         others = [f"{name}: {'; '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
                   for name, msgs in error.fields.items()]
         if len(others) > 1:
@@ -170,33 +180,10 @@ class KiteMcp:
         return types.ListToolsResult(tools=self.tools(served))
 
     def tools(self, served: list[int]) -> list[types.Tool]:
-        """The MCP tools: list_accounts and login, then every registry tool, as the registry defines it."""
-        listed = [
-            types.Tool(
-                name="list_accounts", title="Your Kite accounts",
-                description="The Kite accounts this server may use: id, name, environment (live or sandbox), "
-                            "status (connected, expired, needs_login, needs_credentials), and whether trading is "
-                            "enabled and orders need your confirmation. Read-only.",
-                input_schema=_LIST_ACCOUNTS_SCHEMA,
-                annotations=types.ToolAnnotations(title="Your Kite accounts", read_only_hint=True,
-                                                  idempotent_hint=True, open_world_hint=False),
-            ),
-            types.Tool(
-                name="login", title="Log in to Kite",
-                description="The Kite login URL for an account. Give it to the user: they "
-                            "open it in a browser and log in to Kite, and the Kite Desk web app completes the "
-                            "session; the tools then work on that account, no restart needed. Needed when a tool "
-                            "answers session_expired (Kite sessions end every morning at 06:00 IST).",
-                input_schema=_schema_for(NoArgs.model_json_schema(), served),
-                annotations=types.ToolAnnotations(title="Log in to Kite", read_only_hint=False,
-                                                  destructive_hint=False, idempotent_hint=False,
-                                                  open_world_hint=True),
-            ),
-        ]
-        for tool in TOOLS.values():
-            listed.append(types.Tool(name=tool.name, title=tool.title, description=tool.description,
-                                     input_schema=_schema_for(tool.input_schema, served),
-                                     annotations=_tool_annotations(tool)))
+        """Every registry tool, as the registry defines it (account_id optional when one account is served)."""
+        listed = [types.Tool(name=tool.name, title=tool.title, description=tool.description,
+                             input_schema=_schema_for(tool.input_schema, served), annotations=_tool_annotations(tool))
+                  for tool in TOOLS.values()]
         for entry in listed:
             entry.input_schema.pop("title", None)
         return listed
@@ -207,84 +194,38 @@ class KiteMcp:
                             ) -> types.CallToolResult | types.InputRequiredResult:
         name, arguments = params.name, dict(params.arguments or {})
         try:
-            if name == "list_accounts":
-                return _ok(await self._db(self._list_accounts, arguments))
-            if name == "login":
-                return _ok(await self._db(self._login, arguments))
             tool = TOOLS.get(name)
             if tool is None:
-                raise ToolError(f"Unknown tool {name!r}; tools/list lists them.", type="unknown_tool",
-                                status_code=400, fields={"name": ["Unknown tool."]})
+                raise UnknownTool(f"Unknown tool {name!r}; tools/list lists them.", fields={"name": ["Unknown tool."]})
             if tool.read_only:  # one trip to a Django thread: nothing to ask the human in between
                 return _ok(await self._db(lambda: _run(self._prepare(tool, arguments))))
             call = await self._db(self._prepare, tool, arguments)
-            if call.account.confirm_orders:
+            if call.account is not None and call.account.confirm_orders:
                 pending = await self._confirm(ctx, params, call)
                 if pending is not None:
                     return pending
             return _ok(await self._db(_run, call))
-        except ToolError as error:
+        except ServiceError as error:
             return _failed(error)
         except Exception:
             # A bug or a database failure: logged (stderr) with its traceback; the server keeps serving.
             log.exception("MCP tool %r failed unexpectedly", name)
-            return _failed(ToolError("Something went wrong on our side; it has been logged on the server's "
-                                     "stderr.", type="internal_error", status_code=500))
+            return _failed(InternalError("Something went wrong on our side; it has been logged on the server's "
+                                         "stderr."))
 
     # Sync parts (worker threads) ------------------------------------------------------------------------
 
     def _prepare(self, tool: Tool, arguments: dict[str, Any]) -> Any:
-        from kite.services import tool_call_prepare
+        from kite.services.execution import tool_call_prepare
 
         served = self.scope.served_ids()
-        _default_account(arguments, served)
+        if tool.needs_account:
+            _default_account(arguments, served)
         try:
             return tool_call_prepare(user=self.scope.user, tool_name=tool.name, arguments=arguments, path=PATH,
                                      account_ids=served)
-        except ToolError as error:
+        except ServiceError as error:
             raise _with_hint(error, served) from None
-
-    def _list_accounts(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        from accounts.models import Account
-        from kite.services import account_statuses
-
-        if arguments:
-            raise ToolError(f"list_accounts takes no arguments ({', '.join(sorted(arguments))}: not permitted).",
-                            type="invalid", status_code=400,
-                            fields={k: ["Extra inputs are not permitted"] for k in sorted(arguments)})
-        served = set(self.scope.served_ids())
-        flags = {pk: (trading, confirm_orders) for pk, trading, confirm_orders in
-                 Account.objects.filter(pk__in=served).values_list("id", "trading_enabled", "confirm_orders")}
-        accounts = []
-        for row in account_statuses(user=self.scope.user):
-            if row["id"] in served:
-                expires = row["token_expires_at"]
-                accounts.append({**row, "token_expires_at": expires.isoformat() if expires else None,
-                                 "trading_enabled": flags[row["id"]][0], "confirm_orders": flags[row["id"]][1]})
-        return {"accounts": accounts}
-
-    def _login(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        from kite.services import account_get_for_user, login_url
-
-        served = self.scope.served_ids()
-        _default_account(arguments, served)
-        try:
-            try:
-                args = NoArgs.model_validate(arguments)
-            except ValidationError as exc:
-                raise invalid_arguments("login", exc) from None
-            if args.account_id not in served:
-                raise ToolError("No such account.", type="not_found", status_code=404)
-            account = account_get_for_user(user=self.scope.user, account_id=args.account_id)
-            url = login_url(account=account)
-        except ToolError as error:
-            raise _with_hint(error, served) from None
-        return {
-            "account_id": account.pk, "account": account.name, "environment": account.environment,
-            "login_url": url,
-            "next": "Open login_url in a browser and log in to Kite. Kite sends you back to the Kite Desk web app, "
-                    "which completes the session (the app must be running); then the tools work on this account.",
-        }
 
     # Confirmation (event loop) ---------------------------------------------------------------------------
 
@@ -292,9 +233,10 @@ class KiteMcp:
                        ) -> types.InputRequiredResult | None:
         """None when the human confirmed this exact order; InputRequiredResult to ask (2026-07-28); else raises."""
         if not _can_ask(ctx.session.client_capabilities):
-            await self._refuse(call, "confirmation_unavailable", "This MCP client cannot ask you to confirm orders "
-                               "(it declared no form elicitation), so nothing was sent. Use a client that supports "
-                               "elicitation, or turn off confirm_orders on the account in Kite Desk.", "refused")
+            await self._refuse(call, ConfirmationUnavailable(
+                "This MCP client cannot ask you to confirm orders (it declared no form elicitation), so nothing was "
+                "sent. Use a client that supports elicitation, or turn off confirm_orders on the account in Kite "
+                "Desk."), "refused")
         message = confirm.describe(call)
         if ctx.session.can_send_request:
             answer = await self._ask_now(ctx, call, message)
@@ -305,10 +247,10 @@ class KiteMcp:
         if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
             return None
         if answer.action == "cancel":
-            await self._refuse(call, "order_cancelled", "The confirmation was dismissed, so nothing was sent to Kite. "
-                               "Do not retry unless the user asks.", "declined")
-        await self._refuse(call, "order_declined", "The user declined this order in the confirmation prompt, so "
-                           "nothing was sent to Kite. Do not retry unless the user asks.", "declined")
+            await self._refuse(call, OrderCancelled("The confirmation was dismissed, so nothing was sent to Kite. "
+                                                    "Do not retry unless the user asks."), "declined")
+        await self._refuse(call, OrderDeclined("The user declined this in the confirmation prompt, so nothing was "
+                                               "sent to Kite. Do not retry unless the user asks."), "declined")
         raise AssertionError("unreachable")
 
     async def _ask_now(self, ctx: ServerRequestContext[Any], call: Any, message: str) -> types.ElicitResult:
@@ -318,15 +260,15 @@ class KiteMcp:
                 return await ctx.session.elicit_form(message, confirm.CONFIRM_SCHEMA, related_request_id=ctx.request_id)
         except (MCPError, ValidationError) as exc:
             log.info("Confirmation of %s failed in the client: %s", call.tool.name, exc)
-            await self._refuse(call, "confirmation_failed", f"The client could not show the confirmation ({exc}), "
-                               "so nothing was sent.", "refused")
+            await self._refuse(call, ConfirmationFailed(f"The client could not show the confirmation ({exc}), so "
+                                                        "nothing was sent."), "refused")
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # the call was abandoned mid-question: still audited
-                await self._db(_refuse_quietly, call, "confirmation_abandoned",
-                               "The call was cancelled while waiting for the confirmation; nothing was sent.")
+                await self._db(_refuse_quietly, call, ConfirmationAbandoned(
+                    "The call was cancelled while waiting for the confirmation; nothing was sent."))
             raise
-        await self._refuse(call, "confirmation_timeout", f"No answer to the confirmation within "
-                           f"{CONFIRM_TIMEOUT_SECONDS:g} s, so nothing was sent.", "refused")
+        await self._refuse(call, ConfirmationTimeout(f"No answer to the confirmation within "
+                                                     f"{CONFIRM_TIMEOUT_SECONDS:g} s, so nothing was sent."), "refused")
         raise AssertionError("unreachable")
 
     def _ask_by_round_trip(self, call: Any, message: str) -> types.InputRequiredResult:
@@ -347,28 +289,27 @@ class KiteMcp:
         answer = (params.input_responses or {}).get(CONFIRM_KEY)
         return answer if isinstance(answer, types.ElicitResult) else None
 
-    async def _refuse(self, call: Any, type: str, message: str, outcome: str) -> None:
-        """Audit that the order was not sent (path mcp), then raise the error for the model."""
-        error = ToolError(message, type=type, status_code=403)
+    async def _refuse(self, call: Any, error: NotConfirmed, outcome: str) -> None:
+        """Audit that the write was not sent (path mcp), then raise the error for the model."""
         await self._db(_refuse_sync, call, error, outcome)
         raise error
 
 
 def _run(call: Any) -> Any:
-    from kite.services import tool_call_run
+    from kite.services.execution import tool_call_run
 
     return tool_call_run(call)
 
 
-def _refuse_sync(call: Any, error: ToolError, outcome: str) -> None:
-    from kite.services import tool_call_refuse
+def _refuse_sync(call: Any, error: NotConfirmed, outcome: str) -> None:
+    from kite.services.execution import tool_call_refuse
 
     tool_call_refuse(call, error, outcome=outcome)
 
 
-def _refuse_quietly(call: Any, type: str, message: str) -> None:
+def _refuse_quietly(call: Any, error: NotConfirmed) -> None:
     try:
-        _refuse_sync(call, ToolError(message, type=type, status_code=403), "refused")
+        _refuse_sync(call, error, "refused")
     except Exception:
         log.exception("Could not audit an abandoned confirmation")
 
@@ -378,13 +319,10 @@ def _default_account(arguments: dict[str, Any], served: list[int]) -> None:
         arguments["account_id"] = served[0]
 
 
-def _with_hint(error: ToolError, served: list[int]) -> ToolError:
+def _with_hint(error: ServiceError, served: list[int]) -> ServiceError:
     """Point the model at list_accounts when the account is the problem."""
-    hint = ""
-    if error.type == "not_found":
-        hint = " list_accounts shows the accounts this server may use."
-    elif error.type == "invalid" and "Field required" in (error.fields or {}).get("account_id", []):
-        hint = f" This server serves {len(served)} accounts: give account_id (list_accounts shows them)."
-    if not hint:
-        return error
-    return ToolError(error.message + hint, type=error.type, status_code=error.status_code, fields=error.fields)
+    if isinstance(error, NotFound):
+        error.message += " list_accounts shows the accounts this server may use."
+    elif isinstance(error, InvalidInput) and "Field required" in (error.fields or {}).get("account_id", []):
+        error.message += f" This server serves {len(served)} accounts: give account_id (list_accounts shows them)."
+    return error

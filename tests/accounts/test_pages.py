@@ -122,7 +122,8 @@ def test_add_a_live_account(client, user):
     ({"name": "", "environment": "live", "api_key": "abcd1234", "api_secret": "x1"}, "name", "required"),
     ({"name": "Main", "environment": "live", "api_key": "abc d;1", "api_secret": "x1"}, "api_key", "Only letters"),
     ({"name": "Main", "environment": "paper", "api_key": "a1", "api_secret": "x1"}, "environment", "valid choice"),
-    ({"name": "Main", "environment": "sandbox", "api_key": "a1"}, None, "gets its API key and secret from the sandbox"),
+    ({"name": "Main", "environment": "sandbox", "api_key": "a1"}, "api_key",
+     "gets its API key and secret from the sandbox"),
 ])
 def test_bad_input_gets_a_form_error_and_writes_nothing(client, user, body, field, error):
     response = client.post("/settings/accounts/add/", body)

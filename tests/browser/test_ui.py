@@ -10,7 +10,7 @@ import re
 import pytest
 
 from accounts.models import Account
-from kite import services
+from kite.services.execution import tool_execute
 from tests.browser.conftest import in_thread, open_browser, screenshot, session_cookie
 from tests.factories import UserFactory
 
@@ -20,9 +20,20 @@ PASSWORD = "correct horse battery staple"
 TIMEOUT = 15_000  # ms: generous for a loaded CI machine; a passing run takes a fraction of it
 
 
+@pytest.fixture(autouse=True)
+def _expect_waits_longer_than_a_refresh():
+    """Playwright's `expect` waits 5 s by default, whatever the page's own timeout: exactly one refresh
+    period of the portfolio, so a check that waits for the next refresh failed on a loaded machine."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 def place_order(user, account_id: int) -> dict:
     Account.objects.filter(pk=account_id).update(trading_enabled=True)
-    return services.tool_execute(user=user, tool_name="place_order", path="web", arguments={
+    return tool_execute(user=user, tool_name="place_order", path="web", arguments={
         "account_id": account_id, "exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
         "quantity": 1, "product": "CNC", "order_type": "MARKET"})
 
@@ -107,7 +118,7 @@ def test_sign_in_add_connect_watch_the_portfolio_move_and_sign_out(app_url, kite
         # Orders: today's orders and trades, and the audit log.
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders").click()
         expect(page.locator(f'tr[data-order-id="{order["order_id"]}"]')).to_be_visible()
-        expect(page.locator("table.audit")).to_contain_text("BUY 1 NSE:INFY MARKET CNC")
+        expect(page.locator("table.audit")).to_contain_text("BUY 1 × NSE:INFY, MARKET, product CNC")
         screenshot(page, "orders")
 
         # Sign out.

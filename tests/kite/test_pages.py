@@ -14,8 +14,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account
-from kite import services
 from kite.models import OrderAudit
+from kite.services.execution import tool_execute
 from tests.conftest import complete_login
 from tests.factories import AccountFactory
 
@@ -69,7 +69,7 @@ def test_a_never_connected_account_offers_log_in(client, user):
 
 
 def test_other_tool_errors_are_shown_inline(client, user, settings):
-    settings.KITE_API_ROOT = closed_port_url()  # Kite unreachable: a ToolError that is not session_expired
+    settings.KITE_API_ROOT = closed_port_url()  # Kite unreachable: a service error that is not session_expired
     account = AccountFactory(user=user, name="Main", access_token=TOKEN,
                              token_expires_at=timezone.now() + timedelta(hours=2))
     response = client.get(f"/portfolio/?account={account.id}")
@@ -143,17 +143,19 @@ def test_disconnect_forgets_the_session_even_when_kite_does_not_answer(client, u
 
 def test_orders_page_shows_only_the_users_audit_log_newest_first(client, user, other_user):
     account = AccountFactory(user=user, name="Main")
-    for n, outcome in enumerate(["refused", "sent"]):
+    arguments = {"account_id": account.id, "exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
+                 "quantity": 3, "order_type": "MARKET", "product": "CNC"}
+    # ORD0 as rows were written before summaries were kept (its arguments are shown), ORD1 with its summary.
+    for n, (outcome, summary) in enumerate([("refused", ""), ("sent", "Place an order: BUY 3 × NSE:INFY, MARKET.")]):
         OrderAudit.objects.create(user=user, username="alice", path="web", account=account, account_name="Main",
-                                  tool="place_order", outcome=outcome, order_id=f"ORD{n}",
-                                  arguments={"account_id": account.id, "exchange": "NSE", "tradingsymbol": "INFY",
-                                             "transaction_type": "BUY", "quantity": 3, "order_type": "MARKET",
-                                             "product": "CNC"})
+                                  tool="place_order", outcome=outcome, order_id=f"ORD{n}", arguments=arguments,
+                                  summary=summary)
     OrderAudit.objects.create(user=other_user, username="bob", path="api", tool="cancel_order", outcome="sent",
                               order_id="BOBSORDER")
     page = client.get("/orders/").content.decode()
     assert page.index('data-audit-id') < page.index("ORD1") < page.index("ORD0")
-    assert "BUY 3 NSE:INFY MARKET CNC" in page
+    assert page.index("Place an order: BUY 3 × NSE:INFY, MARKET.") < page.index("ORD1")
+    assert page.index("ORD1") < page.index("exchange NSE, tradingsymbol INFY, transaction_type BUY, quantity 3")
     assert "BOBSORDER" not in page
 
 
@@ -178,7 +180,7 @@ def test_connect_through_the_sandbox_login_comes_back_connected(client, web_conn
 
 
 def test_portfolio_shows_holdings_and_totals_that_add_up(client, user, web_connected):
-    holdings = services.tool_execute(user=user, tool_name="get_holdings", arguments={"account_id": web_connected.id},
+    holdings = tool_execute(user=user, tool_name="get_holdings", arguments={"account_id": web_connected.id},
                                      path="web")
     assert holdings, "a new paper user starts with holdings"
     page = client.get(f"/portfolio/?account={web_connected.id}").content.decode()
@@ -213,13 +215,13 @@ def test_a_session_kite_refuses_turns_into_log_in_again(client, user, web_connec
 
 def test_orders_page_shows_todays_orders_trades_and_the_audit_entry(client, user, web_connected):
     Account.objects.filter(pk=web_connected.pk).update(trading_enabled=True)
-    placed = services.tool_execute(user=user, tool_name="place_order", path="web", arguments={
+    placed = tool_execute(user=user, tool_name="place_order", path="web", arguments={
         "account_id": web_connected.id, "exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
         "quantity": 2, "product": "CNC", "order_type": "MARKET"})
     page = client.get(f"/orders/?account={web_connected.id}").content.decode()
     assert f'data-order-id="{placed["order_id"]}"' in page
-    assert "BUY 2 NSE:INFY MARKET CNC" in page and "sent to Kite" in page
-    orders = services.tool_execute(user=user, tool_name="get_orders", arguments={"account_id": web_connected.id})
+    assert "BUY 2 × NSE:INFY, MARKET, product CNC" in page and "sent to Kite" in page
+    orders = tool_execute(user=user, tool_name="get_orders", arguments={"account_id": web_connected.id})
     if orders[-1]["status"] == "COMPLETE":
         assert re.search(r'data-trade-id="[^"]+"', page)
 

@@ -6,8 +6,11 @@ import pytest
 from kiteconnect import KiteConnect
 
 from accounts.models import Account
-from kite import services
+from kite.errors import ServiceError
 from kite.models import OrderAudit
+from kite.services.execution import tool_execute
+from kite.services.provisioning import sandbox_provision
+from kite.services.sessions import session_create
 from tests.fixtures.sandbox import TRADING_TIME, start_sandbox
 
 
@@ -22,14 +25,14 @@ def strict_sandbox(tmp_path_factory):
 @pytest.fixture
 def strict_account(user, settings, strict_sandbox) -> Account:
     settings.KITE_SANDBOX_URL = strict_sandbox.url
-    account = services.sandbox_provision(account=Account.objects.create(user=user, name="Strict",
+    account = sandbox_provision(account=Account.objects.create(user=user, name="Strict",
                                                                         environment="sandbox",
                                                                         trading_enabled=True))
-    return services.session_create(account=account, request_token=strict_sandbox.login(account.api_key))
+    return session_create(account=account, request_token=strict_sandbox.login(account.api_key))
 
 
 def ltp(user, account):
-    return services.tool_execute(user=user, tool_name="get_ltp",
+    return tool_execute(user=user, tool_name="get_ltp",
                                  arguments={"account_id": account.id, "instruments": ["NSE:INFY"]})
 
 
@@ -68,10 +71,10 @@ def test_an_order_that_gets_a_429_is_not_retried(user, strict_account, settings,
     outcomes = []
     for _ in range(12):  # Kite allows 10 orders a second
         try:
-            services.tool_execute(user=user, tool_name="place_order", arguments=order)
+            tool_execute(user=user, tool_name="place_order", arguments=order)
             outcomes.append("sent")
-        except services.ToolError as error:
-            outcomes.append(error.status_code)
+        except ServiceError as error:
+            outcomes.append(error.status)
     assert 429 in outcomes
     book = KiteConnect(api_key=strict_account.api_key, access_token=strict_account.access_token,
                        root=strict_sandbox.url).orders()
@@ -84,7 +87,7 @@ def test_the_largest_quote_list_is_paced_not_refused(user, strict_account, setti
     settings.KITE_RATE_LIMITS = True
     before = refusals(strict_sandbox)
     wanted = ["NSE:INFY"] + [f"NSE:NOSUCH{i}" for i in range(1999)]  # 2000: four calls of 500, 1 a second
-    answer = services.tool_execute(user=user, tool_name="get_quotes",
+    answer = tool_execute(user=user, tool_name="get_quotes",
                                    arguments={"account_id": strict_account.id, "instruments": wanted})
     assert list(answer) == ["NSE:INFY"]
     assert refusals(strict_sandbox) == before

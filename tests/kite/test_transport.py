@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from kite import services
-from kite.errors import ToolError
+from kite.errors import ServiceError
 from kite.models import OrderAudit
+from kite.services.execution import tool_execute
 from tests.factories import AccountFactory
 
 
@@ -70,16 +70,16 @@ ORDER = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", 
                                                             ("hang up", 502, "kite_connection_lost")],
                          indirect=["fake_kite"])
 def test_a_read_without_an_answer_is_a_clear_error(user, account, fake_kite, status, type_):
-    with pytest.raises(ToolError) as caught:
-        services.tool_execute(user=user, tool_name="get_holdings", arguments={"account_id": account.id})
-    assert (caught.value.status_code, caught.value.type) == (status, type_)
+    with pytest.raises(ServiceError) as caught:
+        tool_execute(user=user, tool_name="get_holdings", arguments={"account_id": account.id})
+    assert (caught.value.status, caught.value.type) == (status, type_)
     assert fake_kite.url in caught.value.message
 
 
 @pytest.mark.parametrize("fake_kite", ["silent", "hang up"], indirect=True)
 def test_an_order_without_an_answer_is_unknown_and_sent_once(user, account, fake_kite):
-    with pytest.raises(ToolError) as caught:
-        services.tool_execute(user=user, tool_name="place_order", arguments={"account_id": account.id, **ORDER})
+    with pytest.raises(ServiceError) as caught:
+        tool_execute(user=user, tool_name="place_order", arguments={"account_id": account.id, **ORDER})
     assert caught.value.type == "order_outcome_unknown" and "get_orders" in caught.value.message
     assert [r.split(b" ", 2)[:2] for r in fake_kite.requests] == [[b"POST", b"/orders/regular"]]  # once
     assert OrderAudit.objects.get().outcome == "unknown"

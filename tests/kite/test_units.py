@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kite.errors import KiteError, tool_error_from_kite
+from kite.errors import KiteError, from_kite
 from kite.instruments import InstrumentIndex
-from kite.services import token_expiry
+from kite.ist import iso_ist, token_expiry
 from kite.tools import TOOLS, to_json
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -27,6 +27,12 @@ IST = ZoneInfo("Asia/Kolkata")
 )
 def test_token_expires_at_the_next_six_am_in_india(login, expires):
     assert token_expiry(login) == expires
+
+
+def test_every_time_is_written_in_ist_whatever_zone_it_was_read_in():
+    instant = datetime(2026, 11, 28, 0, 30, tzinfo=UTC)
+    assert iso_ist(instant) == "2026-11-28T06:00:00+05:30"
+    assert iso_ist(None) is None
 
 
 def test_to_json_gives_kites_own_timestamp_forms():
@@ -55,8 +61,8 @@ def test_to_json_gives_kites_own_timestamp_forms():
     ],
 )
 def test_kite_errors_map_to_the_contracts_status_and_keep_kites_message(error_type, http, status, type_):
-    error = tool_error_from_kite(KiteError(error_type, "Kite's own words.", http), account_name="Main")
-    assert (error.status_code, error.type) == (status, type_)
+    error = from_kite(KiteError(error_type, "Kite's own words.", http), account_name="Main")
+    assert (error.status, error.type) == (status, type_)
     assert "Kite's own words." in error.message
 
 
@@ -105,8 +111,10 @@ def test_search_is_fast_enough_to_index_a_full_kite_master():
 
 def test_every_tool_has_a_schema_that_requires_account_id_and_forbids_unknown_keys():
     for tool in TOOLS.values():
-        assert "account_id" in tool.input_schema["required"], tool.name
+        if tool.name != "list_accounts":  # the one tool about all of your accounts
+            assert "account_id" in tool.input_schema["required"], tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name
+    assert "account_id" not in TOOLS["list_accounts"].input_schema["properties"]
     assert {t.name for t in TOOLS.values() if not t.read_only} == {"place_order", "modify_order", "cancel_order"}
 
 

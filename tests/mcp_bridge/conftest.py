@@ -27,7 +27,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import stdio_client
 
 from accounts.models import Account
-from kite.services import session_create
+from kite.services.sessions import session_create
 from tests.factories import UserFactory
 
 REPO = Path(__file__).resolve().parents[2]

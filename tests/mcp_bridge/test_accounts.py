@@ -5,6 +5,7 @@ from datetime import datetime, time, timedelta
 
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import Account
 from kite.models import OrderAudit
@@ -25,6 +26,12 @@ def test_two_accounts_are_served_at_once_each_with_its_own_kite_user(server_env,
                                  (second.id, "Second", "sandbox", "connected", False, True)]
     assert profiles == [first.kite_user_id, second.kite_user_id] and profiles[0] != profiles[1]
     assert error["type"] == "invalid" and "account_id" in error["fields"] and "list_accounts" in text
+    # The same instant in the same words as the REST API: ISO 8601 in IST (once it was UTC over MCP).
+    rest = APIClient()
+    rest.force_login(first.user)
+    from_rest = {r["id"]: r["token_expires_at"] for r in rest.get("/api/kite/accounts").json()}
+    assert [a["token_expires_at"] for a in listed] == [from_rest[first.id], from_rest[second.id]]
+    assert listed[0]["token_expires_at"].endswith("T06:00:00+05:30")
 
 
 def test_accounts_outside_the_served_set_are_refused_exactly_like_missing_ones(server_env, paper, mcp,

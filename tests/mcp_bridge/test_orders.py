@@ -28,8 +28,8 @@ def test_order_the_human_confirms_is_sent_and_filled(server_env, paper, mcp):
         history = session.ok("get_order_history", {"account_id": account.id, "order_id": placed["order_id"]})
         book = session.ok("get_orders", {"account_id": account.id})["result"]
     [asked] = human.asked
-    for shown in ('"Paper"', "paper money", "BUY 3 × NSE:INFY", "order type: MARKET", "product: CNC",
-                  "variety: regular", "validity: DAY"):
+    for shown in ('"Paper"', "paper money", "BUY 3 × NSE:INFY, MARKET", "product CNC", "variety regular",
+                  "validity DAY"):
         assert shown in asked.message, shown
     assert asked.requested_schema["properties"]["confirm"]["type"] == "boolean"
     assert history["result"][-1]["status"] == "COMPLETE"
@@ -51,9 +51,10 @@ def test_modify_and_cancel_are_confirmed_showing_the_order_id_and_the_changes(se
         session.ok("cancel_order", {"account_id": account.id, "order_id": oid})
         history = session.ok("get_order_history", {"account_id": account.id, "order_id": oid})["result"]
     place, modify, cancel = (q.message for q in human.asked)
-    assert f"order type: LIMIT, price {low:,.2f}" in place and "validity: DAY" in place
-    assert f"Modify order {oid}" in modify and "quantity → 5" in modify and f"price → {lower:,.2f}" in modify
-    assert f"Cancel order {oid}" in cancel
+    assert f"LIMIT at {low:,.2f}" in place and "validity DAY" in place
+    assert modify.startswith("Modify an order") and f"order {oid} (regular): " in modify
+    assert "quantity → 5" in modify and f"price → {lower:,.2f}" in modify
+    assert cancel.startswith("Cancel an order") and f"order {oid} (regular)." in cancel
     assert (history[-1]["status"], history[-1]["quantity"], history[-1]["price"]) == ("CANCELLED", 5, lower)
     assert [(t, o) for _, t, o, _ in audits()] == [("place_order", "sent"), ("modify_order", "sent"),
                                                    ("cancel_order", "sent")]

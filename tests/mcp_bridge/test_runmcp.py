@@ -133,7 +133,7 @@ def test_stdout_carries_only_protocol_even_when_start_up_is_noisy(base_env, alic
     finally:
         code, rest, stderr = finish(process)
     assert first["id"] == 1 and first["result"]["serverInfo"]["name"] == "kite-desk"
-    assert second["id"] == 2 and len(second["result"]["tools"]) == len(TOOLS) + 2
+    assert second["id"] == 2 and len(second["result"]["tools"]) == len(TOOLS)
     assert rest == b""  # every byte on stdout was one of the two answers above
     for stray in ("STRAY print", "STRAY python warning", "STRAY log line", "STRAY check warning"):
         assert stray in stderr

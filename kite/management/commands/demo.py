@@ -8,9 +8,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from accounts import services
 from accounts.models import Account, Environment
-from kite.errors import ToolError
-from kite.services import sandbox_provision
 
 DEMO_USERNAME = "demo"
 DEMO_ACCOUNT = "Paper trading"
@@ -34,11 +33,9 @@ class Command(BaseCommand):
             user=user, name=DEMO_ACCOUNT,
             defaults={"environment": Environment.SANDBOX, "trading_enabled": True, "confirm_orders": True},
         )
-        if account.environment == Environment.SANDBOX and not account.has_credentials:
-            try:
-                sandbox_provision(account=account)
-            except ToolError as error:
-                self.stderr.write(f"Could not provision the paper account yet: {error.message}")
+        problem = services.account_provision(account=account)
+        if problem:
+            self.stderr.write(f"Could not provision the paper account yet: {problem}")
         shown = password if created or user.check_password(password) else "(the password you set)"
         self.stdout.write(
             f"\n  Kite Desk is starting at {settings.APP_BASE_URL}/\n"
