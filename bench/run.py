@@ -103,7 +103,9 @@ def main() -> int:
     })
     sandbox_port, app_port = free_port(), free_port()
     sandbox_url, app_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{app_port}"
-    sandbox_env = dict(env, DATABASE_URL=f"sqlite:///{work / 'sandbox.sqlite3'}")
+    # The sandbox runs under its own settings (sandbox.wsgi always does; migrate is told).
+    sandbox_env = dict(env, DJANGO_SETTINGS_MODULE="sandbox.settings",
+                       DATABASE_URL=f"sqlite:///{work / 'sandbox.sqlite3'}")
     app_env = dict(env, DATABASE_URL=f"sqlite:///{work / 'app.sqlite3'}", KITE_SANDBOX_URL=sandbox_url,
                    APP_BASE_URL=app_url)
     python = sys.executable
@@ -130,12 +132,13 @@ def main() -> int:
 
         from accounts.models import Account
         from kite import client as kite_client
-        from kite import services
         from kite.instruments import InstrumentIndex
+        from kite.services.provisioning import sandbox_provision
+        from kite.services.sessions import session_create
 
         user = get_user_model().objects.create_user("bench", password="bench-password-1")
         token = Token.objects.create(user=user).key
-        account = services.sandbox_provision(account=Account.objects.create(user=user, name="Bench",
+        account = sandbox_provision(account=Account.objects.create(user=user, name="Bench",
                                                                             environment="sandbox"))
         browser = requests.Session()
         page = browser.get(f"{sandbox_url}/connect/login", params={"v": "3", "api_key": account.api_key})
@@ -143,7 +146,7 @@ def main() -> int:
         form.feed(page.text)
         answer = browser.post(urljoin(page.url, form.action or page.url), data=form.fields, allow_redirects=False)
         request_token = parse_qs(urlparse(answer.headers["Location"]).query)["request_token"][0]
-        account = services.session_create(account=account, request_token=request_token)
+        account = session_create(account=account, request_token=request_token)
 
         log = work / "app.log"
         procs.append(subprocess.Popen([*gunicorn, "--bind", f"127.0.0.1:{app_port}", "config.wsgi:application"],

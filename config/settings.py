@@ -32,12 +32,11 @@ KITE_API_ROOT = strict.url("KITE_API_ROOT", default="https://api.kite.trade")
 KITE_LOGIN_URL = strict.url("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
 KITE_SANDBOX_URL = strict.url("KITE_SANDBOX_URL", default="http://127.0.0.1:8765")
 KITE_RATE_LIMITS = strict.bool("KITE_RATE_LIMITS", default=True)
-KITE_SANDBOX_RATE_LIMITS = strict.bool("KITE_SANDBOX_RATE_LIMITS", default=True)
 KITE_TIMEOUT_SECONDS = strict.number("KITE_TIMEOUT_SECONDS", default=7.0, minimum=0.5, maximum=120)
 KITE_MCP_USER = env.str("KITE_MCP_USER", default="")
 KITE_MCP_ACCOUNTS = env.list("KITE_MCP_ACCOUNTS", default=[])
-# Sandbox market hours: `make run` keeps the paper market open around the clock.
-KITE_SANDBOX_MARKET_ALWAYS_OPEN = strict.bool("KITE_SANDBOX_MARKET_ALWAYS_OPEN", default=False)
+# The sandbox reads its own variables (KITE_SANDBOX_RATE_LIMITS, KITE_SANDBOX_MARKET_ALWAYS_OPEN)
+# in sandbox/settings.py: it runs under those settings, not these.
 
 
 # --- Credentials at rest -------------------------------------------------------------------------

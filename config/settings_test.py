@@ -1,7 +1,8 @@
 """Settings for the test suite: the project's settings with fixed test keys.
 
 DATABASE_URL still comes from the environment, so the same suite runs on SQLite (default) and on
-PostgreSQL (`.ci/run` runs it twice). Servers that tests start in subprocesses get the same module.
+PostgreSQL (`.ci/run` runs it twice). The app's servers that tests start in subprocesses (`runmcp`)
+get the same module; the sandbox runs under its own (`sandbox.settings`, tests/fixtures/sandbox.py).
 """
 import os
 
@@ -11,7 +12,6 @@ os.environ["SECRET_KEY"] = "test-secret-key-not-for-production-0123456789abcdef"
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "3bwUV6TdNJ0TpWnfUSrPvp8bBWS4sjWfnt0J3cXnsFQ=")
 os.environ["DEBUG"] = "off"
 os.environ.setdefault("KITE_RATE_LIMITS", "off")
-os.environ.setdefault("KITE_SANDBOX_RATE_LIMITS", "off")
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import BASE_DIR, DATABASES  # noqa: E402

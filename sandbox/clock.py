@@ -10,15 +10,16 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.utils import timezone
 
+from sandbox.conf import market_always_open
 from sandbox.models import SandboxState
 
 IST = ZoneInfo("Asia/Kolkata")
 MARKET_OPEN = dt.time(9, 15)
 MARKET_CLOSE = dt.time(15, 30)
 MIS_SQUARE_OFF = dt.time(15, 20)
+TOKEN_FLUSH = dt.time(6, 0)
 SESSION_MINUTES = 375  # 09:15 to 15:30
 
 
@@ -60,10 +61,6 @@ def clock_set(*, now: dt.datetime | None = None, advance_seconds: float | None =
             state.offset_seconds += advance_seconds
     state.save(update_fields=["frozen_at", "offset_seconds"])
     return clock_read()
-
-
-def market_always_open() -> bool:
-    return bool(getattr(settings, "KITE_SANDBOX_MARKET_ALWAYS_OPEN", False))
 
 
 def is_trading_day(day: dt.date) -> bool:
@@ -124,8 +121,11 @@ def book_day(moment: dt.datetime) -> dt.date:
 
 
 def token_expiry(login_time: dt.datetime) -> dt.datetime:
-    """Kite's access tokens expire at 06:00 IST on the day after the login day."""
-    return at(login_time.astimezone(IST).date() + dt.timedelta(days=1), dt.time(6, 0))
+    """Kite flushes every access token at 06:00 IST, so a session ends at the first 06:00 after its
+    login: a 03:00 login at 06:00 that same morning, a 10:00 login at 06:00 the next day."""
+    local = login_time.astimezone(IST)
+    flush = at(local.date(), TOKEN_FLUSH)
+    return flush if local < flush else at(local.date() + dt.timedelta(days=1), TOKEN_FLUSH)
 
 
 def kite_timestamp(moment: dt.datetime | None) -> str | None:

@@ -17,11 +17,13 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import engine, pricing
+from sandbox import pricing
 from sandbox.clock import clock_read
+from sandbox.conf import rate_limits_enabled
+from sandbox.engine.scheduler import book_sync
 from sandbox.errors import BAD_SESSION, InputError, KiteError, RateLimited, TokenError, error_response, success_response
 from sandbox.models import AccessToken, App, PaperUser
-from sandbox.ratelimit import LIMITER, rate_limits_enabled
+from sandbox.ratelimit import LIMITER
 from sandbox.users import session_authenticate
 
 log = logging.getLogger("sandbox")
@@ -146,7 +148,7 @@ def kite_endpoint(methods: dict[str, str], *, auth: bool = True, sync: bool = Tr
                         raise TokenError(BAD_SESSION)
                     kite.session = session_authenticate(api_key=api_key, access_token=token, now=reading.now)
                     if sync:
-                        engine.book_sync(kite.user, reading.now)
+                        book_sync(kite.user, reading.now)
                 result = view(kite, *args, **kwargs)
                 return result if isinstance(result, HttpResponse) else success_response(result)
             except KiteError as exc:

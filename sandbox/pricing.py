@@ -33,11 +33,11 @@ from sandbox.clock import (
     at,
     is_trading_day,
     last_trading_day_on_or_before,
-    market_always_open,
     previous_trading_day,
     session_close,
     session_open,
 )
+from sandbox.conf import market_always_open
 from sandbox.universe import Instrument, instrument_by_token
 
 SEED = "kite-sandbox/1"

@@ -7,8 +7,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from django.conf import settings
-
 LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
     "quote": ((1, 1.0),),
     "historical": ((3, 1.0),),
@@ -48,7 +46,3 @@ class RateLimiter:
 
 
 LIMITER = RateLimiter()
-
-
-def rate_limits_enabled() -> bool:
-    return bool(getattr(settings, "KITE_SANDBOX_RATE_LIMITS", True))

@@ -1,17 +1,26 @@
 """Read side: what each Kite GET route answers, built from the books and the price model."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from functools import lru_cache
 
 from sandbox import accounting as acc
-from sandbox import engine, pricing
+from sandbox import pricing
 from sandbox.accounting import ZERO, dec
 from sandbox.clock import IST, SESSION_MINUTES, book_day, is_trading_day, kite_timestamp, session_open
+from sandbox.engine.book import read_book
+from sandbox.engine.margins import MarginSummary, margin_summary
+from sandbox.engine.payload import order_payload
+from sandbox.engine.spec import OPEN_STATUSES
 from sandbox.errors import InputError
 from sandbox.models import Holding, Order, OrderEvent, PaperUser, Position, Trade
 from sandbox.universe import Instrument, instrument_by_key, instrument_by_token, universe_for
 
 QUOTE_LIMIT, OHLC_LIMIT = 500, 1000
+CSV_HEADER = ["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
+              "tick_size", "lot_size", "instrument_type", "segment", "exchange"]
 HISTORICAL_LIMITS = {"minute": (1, 60), "3minute": (3, 100), "5minute": (5, 100), "10minute": (10, 100),
                      "15minute": (15, 200), "30minute": (30, 200), "60minute": (60, 400), "day": (0, 2000)}
 
@@ -79,7 +88,7 @@ def positions_payload(*, user: PaperUser, now: dt.datetime) -> dict:
     return {"net": net, "day": day}
 
 
-def _segment(enabled: bool, opening, summary: engine.MarginSummary | None) -> dict:
+def _segment(enabled: bool, opening, summary: MarginSummary | None) -> dict:
     s = summary
     net = s.net if s else opening
     return {
@@ -101,7 +110,7 @@ def _segment(enabled: bool, opening, summary: engine.MarginSummary | None) -> di
 def margins_payload(*, user: PaperUser, now: dt.datetime, segment: str | None = None) -> dict:
     if segment not in (None, "equity", "commodity"):
         raise InputError(f"Invalid segment {segment!r}: use equity or commodity.")
-    equity = _segment(True, user.opening_balance, engine.margin_summary(engine.read_book(user), now)) \
+    equity = _segment(True, user.opening_balance, margin_summary(read_book(user), now)) \
         if segment in (None, "equity") else None
     commodity = _segment(True, ZERO, None)
     if segment == "equity":
@@ -114,11 +123,11 @@ def margins_payload(*, user: PaperUser, now: dt.datetime, segment: str | None = 
 def _book_orders(user: PaperUser, now: dt.datetime):
     today = book_day(now)
     return Order.objects.filter(user=user, book_day=today) | Order.objects.filter(
-        user=user, status__in=engine.OPEN_STATUSES)
+        user=user, status__in=OPEN_STATUSES)
 
 
 def orders_list(*, user: PaperUser, now: dt.datetime) -> list[dict]:
-    return [engine.order_payload(o, user) for o in _book_orders(user, now).order_by("order_timestamp", "id")]
+    return [order_payload(o, user) for o in _book_orders(user, now).order_by("order_timestamp", "id")]
 
 
 def order_history(*, user: PaperUser, order_id: str) -> list[dict]:
@@ -224,10 +233,34 @@ def quote_payload(*, keys: list[str], now: dt.datetime) -> dict:
     return out
 
 
+@lru_cache(maxsize=8)
+def _instrument_dumps(day: dt.date) -> dict[str | None, bytes]:
+    """The instrument master of `day` as Kite's CSV: every exchange (None) and each one (built once a day)."""
+    rows: dict[str | None, list[list[str]]] = {None: []}
+    for inst in universe_for(day).instruments:
+        row = [str(inst.instrument_token), str(inst.exchange_token), inst.tradingsymbol, inst.name,
+               repr(pricing.previous_close(inst, day)), inst.expiry.isoformat() if inst.expiry else "",
+               repr(float(inst.strike)), repr(float(inst.tick_size)), str(inst.lot_size),
+               inst.instrument_type, inst.segment, inst.exchange]
+        rows[None].append(row)
+        rows.setdefault(inst.exchange, []).append(row)
+    out = {}
+    for exchange, exchange_rows in rows.items():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        writer.writerows(exchange_rows)
+        out[exchange] = buffer.getvalue().encode()
+    return out
+
+
 def instruments_csv(*, exchange: str | None, now: dt.datetime) -> bytes:
+    """`GET /instruments[/exchange]`: the day's instrument master (just the header for an exchange
+    the sandbox lists nothing on)."""
     if exchange is not None and exchange.upper() not in ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD"):
         raise InputError(f"Invalid exchange {exchange!r}: use NSE, BSE, NFO, CDS, BFO, MCX or BCD.")
-    return universe_for(book_day(now)).csv(exchange.upper() if exchange else None)
+    dumps = _instrument_dumps(book_day(now))
+    return dumps.get(exchange.upper() if exchange else None) or (",".join(CSV_HEADER) + "\n").encode()
 
 
 def _parse_when(raw: str | None, name: str) -> dt.datetime:

@@ -7,19 +7,14 @@ expired since a position was opened is still known by its token.
 from __future__ import annotations
 
 import calendar
-import csv
 import datetime as dt
-import io
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from sandbox.data import FNO_UNDERLYINGS, INDICES, NIFTY50
 
 NSE_SEGMENT, NFO_SEGMENT, BSE_SEGMENT, INDICES_SEGMENT = 1, 2, 4, 9
 EXCHANGES = ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD")
-CSV_HEADER = ["instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
-              "tick_size", "lot_size", "instrument_type", "segment", "exchange"]
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKLY_MONTH_CODES = "123456789OND"
 _UNDERLYING_NAMES = tuple(FNO_UNDERLYINGS)
@@ -199,31 +194,6 @@ class Universe:
 
     def __post_init__(self) -> None:
         self.by_key = {i.key: i for i in self.instruments}
-
-    @cached_property
-    def csv_by_exchange(self) -> dict[str | None, bytes]:
-        from sandbox.pricing import previous_close  # pricing imports this module
-
-        rows: dict[str | None, list[list[str]]] = {None: []}
-        for inst in self.instruments:
-            row = [str(inst.instrument_token), str(inst.exchange_token), inst.tradingsymbol, inst.name,
-                   repr(previous_close(inst, self.day)), inst.expiry.isoformat() if inst.expiry else "",
-                   repr(float(inst.strike)), repr(float(inst.tick_size)), str(inst.lot_size),
-                   inst.instrument_type, inst.segment, inst.exchange]
-            rows[None].append(row)
-            rows.setdefault(inst.exchange, []).append(row)
-        out = {}
-        for exchange, exchange_rows in rows.items():
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(CSV_HEADER)
-            writer.writerows(exchange_rows)
-            out[exchange] = buffer.getvalue().encode()
-        return out
-
-    def csv(self, exchange: str | None = None) -> bytes:
-        dumps = self.csv_by_exchange
-        return dumps.get(exchange) or (",".join(CSV_HEADER) + "\n").encode()
 
 
 _lock = threading.Lock()

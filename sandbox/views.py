@@ -13,8 +13,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import engine, pricing, selectors, users
+from sandbox import pricing, selectors, users
 from sandbox.clock import IST, clock_read, clock_set
+from sandbox.engine.scheduler import book_sync, books_sync_open
+from sandbox.engine.services import order_cancel, order_modify, order_place
 from sandbox.errors import InputError, PermissionDenied, error_response
 from sandbox.http import KiteRequest, control_endpoint, kite_endpoint
 from sandbox.models import PriceShift, SandboxState
@@ -83,8 +85,8 @@ def orders(kite: KiteRequest) -> Any:
 @kite_endpoint({"GET": OTHERS, "POST": "orders"}, sync=False)
 def order_place_or_history(kite: KiteRequest, name: str) -> Any:
     if kite.request.method == "POST":
-        return {"order_id": engine.order_place(user=kite.user, variety=name, params=kite.params, now=kite.now)}
-    engine.book_sync(kite.user, kite.now)
+        return {"order_id": order_place(user=kite.user, variety=name, params=kite.params, now=kite.now)}
+    book_sync(kite.user, kite.now)
     return selectors.order_history(user=kite.user, order_id=name)
 
 
@@ -94,12 +96,12 @@ def order_modify_cancel_or_trades(kite: KiteRequest, first: str, second: str) ->
     if method == "GET":
         if second != "trades":
             return error_response("Route not found", "GeneralException", 404)
-        engine.book_sync(kite.user, kite.now)
+        book_sync(kite.user, kite.now)
         return selectors.order_trades(user=kite.user, order_id=first)
     if method == "PUT":
-        return {"order_id": engine.order_modify(user=kite.user, variety=first, order_id=second, params=kite.params,
-                                                now=kite.now)}
-    return {"order_id": engine.order_cancel(user=kite.user, variety=first, order_id=second, now=kite.now)}
+        return {"order_id": order_modify(user=kite.user, variety=first, order_id=second, params=kite.params,
+                                         now=kite.now)}
+    return {"order_id": order_cancel(user=kite.user, variety=first, order_id=second, now=kite.now)}
 
 
 @kite_endpoint(GET)
@@ -287,7 +289,7 @@ def sandbox_prices(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
         SandboxState.objects.get_or_create(pk=1)
         SandboxState.objects.filter(pk=1).update(shifts_version=F("shifts_version") + 1)
     pricing.shifts_sync(clock_read().shifts_version)
-    engine.books_sync_open(now)
+    books_sync_open(now)
     return {"instrument": inst.key, "last_price": pricing.price_at(inst, now)}
 
 

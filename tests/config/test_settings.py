@@ -43,9 +43,12 @@ def test_a_bad_variable_is_named_in_one_line(variable, value, message):
 
 
 def test_the_same_for_the_long_running_commands():
-    for command in (["runmcp"], ["runsandbox", "--port", "0"]):
-        result = manage(*command, KITE_RATE_LIMITS="sometimes")
-        assert result.returncode == 1 and "KITE_RATE_LIMITS='sometimes'" in result.stderr, command
+    # runsandbox runs under the sandbox's own settings (even with DJANGO_SETTINGS_MODULE naming the
+    # app's, as here): its variables are the sandbox's.
+    for command, variable in ((["runmcp"], "KITE_RATE_LIMITS"),
+                              (["runsandbox", "--port", "0"], "KITE_SANDBOX_RATE_LIMITS")):
+        result = manage(*command, **{variable: "sometimes"})
+        assert result.returncode == 1 and f"{variable}='sometimes'" in result.stderr, command
         assert result.stdout == ""  # (runmcp: stdout is the protocol's)
 
 

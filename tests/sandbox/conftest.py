@@ -10,3 +10,10 @@ def _forget_price_shifts():
     pricing.SHIFTS.table, pricing.SHIFTS.version = {}, -1
     yield
     pricing.SHIFTS.table, pricing.SHIFTS.version = {}, -1
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_rate_limits_off(settings):
+    """In-process, the sandbox runs under the app's test settings, which do not carry the sandbox's
+    variables: rate limits off, as for the sandbox server the tests start (test_server turns them on)."""
+    settings.KITE_SANDBOX_RATE_LIMITS = False

@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from sandbox import engine, pricing, selectors
+from sandbox import pricing, selectors
 from sandbox.clock import IST
+from sandbox.engine.scheduler import book_sync
+from sandbox.engine.services import order_place
 from sandbox.models import Order, PaperUser
 from sandbox.universe import instrument_by_key
 from sandbox.users import StartingHolding, paper_user_create
@@ -57,7 +59,7 @@ def test_evening_and_weekend_prices_move_and_are_repeatable(always_open, key):
 def test_same_clock_same_prices_in_another_process(always_open):
     moments = [when(WED, 20, 17), when(SAT, 13, 5), when(MON, 6, 40)]
     here = [price("NSE:INFY", m) for m in moments] + [price("NFO:NIFTY25JANFUT", m) for m in moments]
-    code = ("import datetime as dt, django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings_test'; "
+    code = ("import datetime as dt, django, os; os.environ['DJANGO_SETTINGS_MODULE']='sandbox.settings'; "
             "django.setup(); from sandbox import pricing, universe, clock; d=dt.date(2025,1,15); "
             "ms=[dt.datetime(2025,1,15,20,17,tzinfo=clock.IST), dt.datetime(2025,1,18,13,5,tzinfo=clock.IST), "
             "dt.datetime(2025,1,20,6,40,tzinfo=clock.IST)]; "
@@ -157,8 +159,8 @@ def test_an_expired_contract_stays_settled_when_the_market_never_closes(always_o
 def _place(user: PaperUser, now: dt.datetime, **params) -> Order:
     defaults = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "2",
                 "product": "CNC", "order_type": "MARKET"}
-    order_id = engine.order_place(user=PaperUser.objects.get(pk=user.pk), variety="regular",
-                                  params={**defaults, **params}, now=now)
+    order_id = order_place(user=PaperUser.objects.get(pk=user.pk), variety="regular",
+                           params={**defaults, **params}, now=now)
     return Order.objects.get(order_id=order_id)
 
 
@@ -184,7 +186,7 @@ def test_holdings_and_positions_show_the_quote_and_a_coherent_day_change_on_a_we
     _place(user, when(FRI, 20), exchange="NFO", tradingsymbol="NIFTY25JANFUT", quantity="75", product="NRML")
     seen = set()
     for now in (when(SAT, 10), when(SAT, 16, 30), when(SUN, 21)):
-        engine.book_sync(PaperUser.objects.get(pk=user.pk), now)
+        book_sync(PaperUser.objects.get(pk=user.pk), now)
         user = PaperUser.objects.get(pk=user.pk)
         quotes = selectors.quote_payload(keys=["NSE:INFY", "NFO:NIFTY25JANFUT"], now=now)
         (holding,) = selectors.holdings_list(user=user, now=now)

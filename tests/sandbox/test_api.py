@@ -127,6 +127,16 @@ def test_access_token_expires_at_six_next_morning_and_on_logout(client, logged_i
     envelope_error(client.get("/user/profile", **headers), 403, "TokenException")
 
 
+def test_a_login_before_six_ends_at_six_the_same_morning(client):
+    client.post("/sandbox/clock", {"now": "2025-01-15T03:00:00+05:30"}, content_type="application/json")
+    app = new_app(client)
+    headers = auth(app, session(client, app)["access_token"])
+    client.post("/sandbox/clock", {"now": "2025-01-15T05:59:59+05:30"}, content_type="application/json")
+    assert client.get("/user/profile", **headers).status_code == 200
+    client.post("/sandbox/clock", {"now": "2025-01-15T06:00:00+05:30"}, content_type="application/json")
+    envelope_error(client.get("/user/profile", **headers), 403, "TokenException")
+
+
 def test_missing_or_malformed_authorization_is_a_token_error(client):
     for header in ({}, {"HTTP_AUTHORIZATION": "Bearer x"}, {"HTTP_AUTHORIZATION": "token onlykey"}):
         envelope_error(client.get("/portfolio/holdings", **header), 403, "TokenException")

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from sandbox import engine, pricing, selectors
+from sandbox import pricing, selectors
 from sandbox.clock import IST
+from sandbox.engine.scheduler import book_sync
+from sandbox.engine.services import order_cancel, order_modify, order_place
 from sandbox.errors import InputError, KiteError, OrderError
 from sandbox.models import Holding, Order, OrderEvent, PaperUser, Position, PriceShift, Trade
 from sandbox.universe import instrument_by_key
@@ -53,13 +55,13 @@ def shifts():
 def place(user: PaperUser, moment: dt.datetime = WED_11, variety: str = "regular", **params) -> Order:
     defaults = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "1",
                 "product": "CNC", "order_type": "MARKET"}
-    order_id = engine.order_place(user=user, variety=variety, params={**defaults, **params}, now=moment)
+    order_id = order_place(user=user, variety=variety, params={**defaults, **params}, now=moment)
     return Order.objects.get(order_id=order_id)
 
 
 def sync(user: PaperUser, moment: dt.datetime) -> PaperUser:
     user = PaperUser.objects.get(pk=user.pk)
-    engine.book_sync(user, moment)
+    book_sync(user, moment)
     return PaperUser.objects.get(pk=user.pk)
 
 
@@ -225,43 +227,37 @@ def test_modify_changes_an_open_order_and_stops_after_25(trader):
     price = ltp("NSE:INFY", WED_11)
     limit = on_tick(price * Decimal("0.9"))
     order = place(trader, order_type="LIMIT", price=str(limit))
-    engine.order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "2"},
-                        now=WED_11)
+    order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "2"}, now=WED_11)
     order.refresh_from_db()
     assert (order.quantity, order.modified, order.status) == (2, True, "OPEN")
     assert statuses(order)[-4:] == ["MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED", "OPEN"]
     for _ in range(24):
-        engine.order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "1"},
-                            now=WED_11)
+        order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "1"}, now=WED_11)
     with pytest.raises(OrderError, match="Maximum allowed order modifications"):
-        engine.order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "2"},
-                            now=WED_11)
+        order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "2"}, now=WED_11)
 
 
 def test_modify_to_a_marketable_price_fills(trader):
     order = place(trader, order_type="LIMIT", price=str(on_tick(ltp("NSE:INFY", WED_11) * Decimal("0.9"))))
-    engine.order_modify(user=trader, variety="regular", order_id=order.order_id, params={"order_type": "MARKET"},
-                        now=WED_11)
+    order_modify(user=trader, variety="regular", order_id=order.order_id, params={"order_type": "MARKET"}, now=WED_11)
     assert Order.objects.get(pk=order.pk).status == "COMPLETE"
 
 
 def test_completed_or_cancelled_orders_cannot_be_modified_or_cancelled(trader):
     done = place(trader)
     with pytest.raises(InputError, match="already completed"):
-        engine.order_modify(user=trader, variety="regular", order_id=done.order_id, params={"quantity": "2"},
-                            now=WED_11)
+        order_modify(user=trader, variety="regular", order_id=done.order_id, params={"quantity": "2"}, now=WED_11)
     with pytest.raises(InputError, match="already completed"):
-        engine.order_cancel(user=trader, variety="regular", order_id=done.order_id, now=WED_11)
+        order_cancel(user=trader, variety="regular", order_id=done.order_id, now=WED_11)
     with pytest.raises(InputError, match="Couldn't find"):
-        engine.order_cancel(user=trader, variety="regular", order_id="999", now=WED_11)
+        order_cancel(user=trader, variety="regular", order_id="999", now=WED_11)
 
 
 def test_modify_beyond_funds_is_a_margin_error_and_keeps_the_order(trader):
     limit = on_tick(ltp("NSE:INFY", WED_11) * Decimal("0.9"))
     order = place(trader, order_type="LIMIT", price=str(limit))
     with pytest.raises(KiteError, match="Insufficient funds") as caught:
-        engine.order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "500"},
-                            now=WED_11)
+        order_modify(user=trader, variety="regular", order_id=order.order_id, params={"quantity": "500"}, now=WED_11)
     assert caught.value.error_type == "MarginException"
     assert Order.objects.get(pk=order.pk).quantity == 1
 

@@ -12,8 +12,8 @@ from sandbox import accounting as acc
 from sandbox import pricing
 from sandbox.clock import IST, at, next_open_after, token_expiry
 from sandbox.ratelimit import RateLimiter
+from sandbox.selectors import CSV_HEADER, instruments_csv
 from sandbox.universe import (
-    CSV_HEADER,
     decode_derivative,
     instrument_by_key,
     instrument_by_token,
@@ -73,19 +73,20 @@ def test_a_derivative_is_still_known_by_its_token_after_it_expired():
 
 
 def test_instrument_csv_has_kites_header_and_numeric_columns():
-    rows = [line.split(",") for line in universe_for(WEDNESDAY).csv().decode().splitlines()]
+    now = at(WEDNESDAY, dt.time(11, 0))
+    rows = [line.split(",") for line in instruments_csv(exchange=None, now=now).decode().splitlines()]
     assert rows[0] == CSV_HEADER
     for row in rows[1:]:
         int(row[0]), float(row[4]), float(row[6]), float(row[7]), int(row[8])
         assert row[5] == "" or dt.date.fromisoformat(row[5])
-    nfo_only = universe_for(WEDNESDAY).csv("NFO").decode().splitlines()[1:]
+    nfo_only = instruments_csv(exchange="NFO", now=now).decode().splitlines()[1:]
     assert nfo_only and all(line.endswith(",NFO") for line in nfo_only)
 
 
 def test_prices_are_deterministic_across_processes():
     moment = at(WEDNESDAY, dt.time(11, 0))
     here = pricing.price_at(instrument_by_key("NSE:INFY", WEDNESDAY), moment)
-    code = ("import datetime as dt, django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings_test'; "
+    code = ("import datetime as dt, django, os; os.environ['DJANGO_SETTINGS_MODULE']='sandbox.settings'; "
             "django.setup(); from sandbox import pricing, universe, clock; d=dt.date(2025,1,15); "
             "print(pricing.price_at(universe.instrument_by_key('NSE:INFY', d), clock.at(d, dt.time(11,0))))")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -123,9 +124,19 @@ def test_option_prices_respect_put_call_parity():
     assert pricing.black_scholes("PE", spot, strike, 0, 0.14) == 500.0
 
 
-def test_access_tokens_expire_at_six_the_morning_after_the_login_day():
-    assert token_expiry(dt.datetime(2025, 1, 15, 23, 30, tzinfo=IST)) == dt.datetime(2025, 1, 16, 6, 0, tzinfo=IST)
-    assert token_expiry(dt.datetime(2025, 1, 15, 2, 0, tzinfo=IST)) == dt.datetime(2025, 1, 16, 6, 0, tzinfo=IST)
+def test_access_tokens_expire_at_the_next_six_oclock_flush():
+    def ist(day: int, hh: int, mm: int = 0, ss: int = 0) -> dt.datetime:
+        return dt.datetime(2025, 1, day, hh, mm, ss, tzinfo=IST)
+
+    assert token_expiry(ist(15, 10)) == ist(16, 6)  # a morning login lasts until tomorrow's flush
+    assert token_expiry(ist(15, 23, 30)) == ist(16, 6)
+    assert token_expiry(ist(15, 3)) == ist(15, 6)  # before the flush: it dies at 06:00 the same morning
+    assert token_expiry(ist(15, 5, 59, 59)) == ist(15, 6)
+    assert token_expiry(ist(15, 6)) == ist(16, 6)  # the flush has happened: the next one
+    assert token_expiry(dt.datetime(2025, 1, 14, 21, 30, tzinfo=dt.UTC)) == ist(15, 6)  # 03:00 IST, given in UTC
+
+
+def test_the_next_open_skips_the_weekend():
     assert next_open_after(dt.datetime(2025, 1, 17, 16, 0, tzinfo=IST)) == at(dt.date(2025, 1, 20), dt.time(9, 15))
 
 

@@ -1,5 +1,6 @@
 """`python manage.py runsandbox`: the Kite-compatible sandbox on its own origin.
 
+Runs under the sandbox's own settings (`sandbox.settings`: manage.py picks them for this command).
 Modelled on Django's runserver (without the autoreloader): runs the system checks itself, closes
 the connections they opened, serves threaded, explains OS errors in one line (exit 1), and exits 0
 on Ctrl-C or SIGTERM.
@@ -8,16 +9,16 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import signal
 import socket
 import sys
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, run
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application, run
 from django.db import connections
+
+from sandbox import conf
 
 ERRORS = {
     errno.EACCES: "You don't have permission to access that port.",
@@ -76,8 +77,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["market_always_open"]:
-            settings.KITE_SANDBOX_MARKET_ALWAYS_OPEN = True
-            os.environ["KITE_SANDBOX_MARKET_ALWAYS_OPEN"] = "on"
+            conf.market_always_open_set(True)
         if not 0 <= options["port"] <= 65535:
             self.stderr.write(f"Error: {options['port']} is not a port number (0-65535).")
             sys.exit(1)
@@ -85,21 +85,20 @@ class Command(BaseCommand):
         self.check_migrations()
         for connection in connections.all(initialized_only=True):
             connection.close()
-
-        from sandbox.wsgi import SandboxWSGIHandler
+        handler = get_internal_wsgi_application()  # sandbox.wsgi, as runserver loads the app's
 
         signal.signal(signal.SIGTERM, _stop)
-        addr, always_open = options["addr"], getattr(settings, "KITE_SANDBOX_MARKET_ALWAYS_OPEN", False)
+        addr, always_open = options["addr"], conf.market_always_open()
 
         def on_bind(port: int) -> None:
             market = "market always open" if always_open else "market hours 09:15-15:30 IST, Mon-Fri"
-            limits = "on" if getattr(settings, "KITE_SANDBOX_RATE_LIMITS", True) else "off"
+            limits = "on" if conf.rate_limits_enabled() else "off"
             self.stdout.write(f"Kite sandbox listening on http://{addr}:{port}/ ({market}; rate limits {limits}). "
                               "Quit with CONTROL-C.")
             self.stdout.flush()
 
         try:
-            run(addr, options["port"], SandboxWSGIHandler(), ipv6=":" in addr, threading=True, on_bind=on_bind,
+            run(addr, options["port"], handler, ipv6=":" in addr, threading=True, on_bind=on_bind,
                 server_cls=SandboxServer)
         except OSError as exc:
             self.stderr.write(f"Error: {ERRORS.get(exc.errno, exc.strerror or str(exc))}")

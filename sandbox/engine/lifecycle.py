@@ -1,0 +1,296 @@
+"""What happens to an order inside a locked book: placed, modified, cancelled, triggered, filled,
+rejected, squared off.
+
+Every function here works on a `Book` its caller has locked and brought up to `now` (see
+`sandbox.engine.services` and `sandbox.engine.scheduler`): nothing here locks or reads the clock,
+so the services and the passage of time (and later GTT triggers) share one set of rules. Input
+errors raise InputError and leave the book as it was (the caller's transaction rolls back); a risk
+rejection is a REJECTED order, as on Kite.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from decimal import Decimal
+
+from sandbox import accounting as acc
+from sandbox.accounting import ZERO
+from sandbox.clock import book_day, is_market_open, next_open_after
+from sandbox.engine.book import Book
+from sandbox.engine.margins import ltp, margin_summary, required_margin, rms_check, sellable_quantity
+from sandbox.engine.spec import (
+    AMO_RECEIVED,
+    CANCELLED,
+    COMPLETE,
+    MAX_MODIFICATIONS,
+    OPEN,
+    OPEN_STATUSES,
+    REJECTED,
+    TRIGGER_PENDING,
+    Form,
+    OrderSpec,
+    order_spec_parse,
+)
+from sandbox.errors import InputError, KiteError, MarginError, OrderError
+from sandbox.models import Order, Position, Trade
+from sandbox.universe import Instrument, instrument_by_token
+
+MARKET_CLOSED = "Markets are closed right now. Use GTT for placing long standing orders instead."
+IOC_CANCELLED = "Order cancelled: IOC orders are cancelled when they cannot fill at once."
+
+
+def _placeholder() -> str:
+    return f"new-{secrets.token_hex(8)}"
+
+
+def _assign_ids(order: Order) -> None:
+    """Kite-like numeric ids from the row id (inserted with a placeholder first)."""
+    order.order_id = f"{order.book_day:%y%m%d}{order.pk:09d}"
+    Order.objects.filter(pk=order.pk).update(order_id=order.order_id)
+
+
+def _to_exchange(order: Order, moment: dt.datetime) -> None:
+    order.exchange_order_id = f"13{order.pk:014d}"
+    order.exchange_timestamp = moment
+    order.exchange_update_timestamp = moment
+
+
+def order_mark_rejected(book: Book, order: Order, moment: dt.datetime, message: str, raw: str) -> None:
+    """A risk rejection: the order ends REJECTED with Kite's message and its raw RMS line."""
+    order.status, order.status_message, order.status_message_raw = REJECTED, message, raw
+    order.pending_quantity, order.blocked_margin = 0, ZERO
+    order.exchange_update_timestamp = moment
+    book.snapshot(order)
+    book.touch(order)
+
+
+def order_mark_cancelled(book: Book, order: Order, moment: dt.datetime, message: str | None = None) -> None:
+    """The order ends CANCELLED now (IOC, TTL, the close, the square-off, or the user's cancel)."""
+    order.status, order.status_message = CANCELLED, message or ""
+    order.cancelled_quantity, order.pending_quantity = order.quantity - order.filled_quantity, 0
+    order.blocked_margin = ZERO
+    order.exchange_update_timestamp = moment
+    book.snapshot(order)
+    book.touch(order)
+
+
+def _fill(book: Book, order: Order, inst: Instrument, fill_price: Decimal, moment: dt.datetime) -> None:
+    """The whole order trades at `fill_price` (the sandbox has no partial fills): position, holdings
+    used today, the order and its trade."""
+    pos = book.position(inst, order.product)
+    if order.product == "CNC" and order.transaction_type == "SELL":
+        holding = book.holdings.get(inst.instrument_token)
+        intraday_long = max(0, pos.day_buy_quantity - pos.day_sell_quantity
+                            + (holding.used_quantity if holding else 0))
+        from_holdings = order.quantity - min(order.quantity, intraday_long)
+        if from_holdings and holding is not None:
+            holding.used_quantity += from_holdings
+            book.touch(holding)
+    value = fill_price * order.quantity
+    if order.transaction_type == "BUY":
+        pos.day_buy_quantity += order.quantity
+        pos.day_buy_value += value
+    else:
+        pos.day_sell_quantity += order.quantity
+        pos.day_sell_value += value
+    book.touch(pos)
+    order.status, order.average_price = COMPLETE, fill_price
+    order.filled_quantity, order.pending_quantity, order.blocked_margin = order.quantity, 0, ZERO
+    order.exchange_update_timestamp = moment
+    book.touch(order)
+    book.snapshot(order)
+    trade = Trade.objects.create(
+        user=book.user, order=order, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
+        instrument_token=order.instrument_token, product=order.product, transaction_type=order.transaction_type,
+        quantity=order.quantity, price=fill_price, fill_timestamp=moment, book_day=book_day(moment),
+        trade_id=_placeholder())
+    trade.trade_id = str(10_000_000 + trade.pk)
+    Trade.objects.filter(pk=trade.pk).update(trade_id=trade.trade_id)
+
+
+def order_try_fill(book: Book, order: Order, inst: Instrument, price: Decimal, moment: dt.datetime) -> bool:
+    """Fill or trigger `order` if the price `price` at `moment` allows; True when it filled."""
+    buy = order.transaction_type == "BUY"
+    if order.order_type in ("SL", "SL-M") and not order.triggered:
+        hit = price >= order.trigger_price if buy else price <= order.trigger_price
+        if not hit:
+            return False
+        order.triggered = True
+        order.status = OPEN
+        book.touch(order)
+        book.snapshot(order)
+    if order.order_type in ("MARKET", "SL-M"):
+        _fill(book, order, inst, price, moment)
+        return True
+    if (buy and price <= order.price) or (not buy and price >= order.price):
+        _fill(book, order, inst, price, moment)
+        return True
+    return False
+
+
+def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> None:
+    """The order reaches the exchange: OPEN (or TRIGGER PENDING), and fills at once if it can."""
+    book.snapshot(order, "OPEN PENDING")
+    _to_exchange(order, moment)
+    order.status = TRIGGER_PENDING if order.order_type in ("SL", "SL-M") else OPEN
+    book.snapshot(order)
+    book.touch(order)
+    filled = order_try_fill(book, order, inst, ltp(inst, moment), moment)
+    if not filled and order.validity == "IOC":
+        order_mark_cancelled(book, order, moment, IOC_CANCELLED)
+
+
+def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) -> Order:
+    """Place a parsed order in `book`: it goes live (and may fill at once), waits for the open (an
+    AMO), or is REJECTED (market closed, insufficient funds or holdings). A stop-loss trigger on the
+    wrong side of the market raises InputError."""
+    inst = spec.inst
+    open_now = is_market_open(now)
+    if spec.order_type in ("SL", "SL-M") and open_now:
+        price = ltp(inst, now)
+        buy = spec.transaction_type == "BUY"
+        if spec.trigger_price <= price if buy else spec.trigger_price >= price:
+            side = "higher" if buy else "lower"
+            raise InputError(f"Trigger price for stoploss {spec.transaction_type.lower()} orders should be "
+                             f"{side} than the last traded price ({price}).")
+    order = Order.objects.create(
+        user=book.user, variety=spec.variety, exchange=inst.exchange, tradingsymbol=inst.tradingsymbol,
+        instrument_token=inst.instrument_token, transaction_type=spec.transaction_type,
+        order_type=spec.order_type, product=spec.product, validity=spec.validity,
+        validity_ttl=spec.validity_ttl, quantity=spec.quantity, disclosed_quantity=spec.disclosed_quantity,
+        price=spec.price, trigger_price=spec.trigger_price, pending_quantity=spec.quantity,
+        status="PUT ORDER REQ RECEIVED", tag=spec.tag or "", market_protection=spec.market_protection,
+        order_timestamp=now, book_day=book_day(now), order_id=_placeholder())
+    _assign_ids(order)
+    book.orders.append(order)
+    book.touch(order)
+    if spec.variety == "amo" and not open_now:
+        book.snapshot(order, AMO_RECEIVED)
+    else:
+        book.snapshot(order)
+        book.snapshot(order, "VALIDATION PENDING")
+    if not open_now and spec.variety == "regular":
+        order_mark_rejected(book, order, now, MARKET_CLOSED, "RMS:Market is closed")
+        return order
+    problem = rms_check(book, order, inst, now)
+    if problem:
+        order_mark_rejected(book, order, now, *problem)
+        return order
+    order.blocked_margin = required_margin(book, order, inst, now)
+    if spec.validity == "TTL":
+        order.expires_at = now + dt.timedelta(minutes=spec.validity_ttl)
+    if spec.variety == "amo" and not open_now:
+        order.status = AMO_RECEIVED
+        order.active_from = next_open_after(now)
+        return order
+    order_go_live(book, order, inst, now)
+    return order
+
+
+def order_square_off(book: Book, pos: Position, inst: Instrument, moment: dt.datetime) -> None:
+    """Close a position at the market: an `autosquareoff` MARKET order, filled at once."""
+    quantity = pos.quantity
+    side = "SELL" if quantity > 0 else "BUY"
+    order = Order.objects.create(
+        user=book.user, variety="regular", exchange=inst.exchange, tradingsymbol=inst.tradingsymbol,
+        instrument_token=inst.instrument_token, transaction_type=side, order_type="MARKET", product=pos.product,
+        validity="DAY", quantity=abs(quantity), pending_quantity=abs(quantity), status=OPEN, tag="autosquareoff",
+        order_timestamp=moment, book_day=book_day(moment), order_id=_placeholder())
+    _assign_ids(order)
+    _to_exchange(order, moment)
+    book.orders.append(order)
+    book.snapshot(order)
+    _fill(book, order, inst, ltp(inst, moment), moment)
+
+
+def _find_order(book: Book, order_id: str) -> Order:
+    order = next((o for o in book.orders if o.order_id == order_id), None)
+    if order is None:
+        order = Order.objects.filter(user=book.user, order_id=order_id).first()
+    if order is None:
+        raise InputError(f"Couldn't find that `order_id` ({order_id}).")
+    return order
+
+
+def _closed_state_error(order: Order, action: str) -> InputError:
+    state = {COMPLETE: "completed", CANCELLED: "cancelled", REJECTED: "rejected"}.get(order.status, order.status)
+    return InputError(f"Order cannot be {action} as it is already {state}.")
+
+
+def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.datetime) -> Order:
+    """Change an open order (what `params` leaves out stays as it was); it may fill at once. A change
+    that breaks a rule, or that funds or holdings do not cover, raises and leaves the order as it was."""
+    order = _find_order(book, order_id)
+    if order.status not in OPEN_STATUSES:
+        raise _closed_state_error(order, "modified")
+    if order.modification_count >= MAX_MODIFICATIONS:
+        raise OrderError("Maximum allowed order modifications exceeded. Cancel the order and place it again.")
+    inst = instrument_by_token(order.instrument_token)
+    if inst is None:  # an instrument that no longer exists
+        raise OrderError("The instrument of this order is no longer traded.")
+    merged = {
+        "exchange": order.exchange, "tradingsymbol": order.tradingsymbol,
+        "transaction_type": order.transaction_type, "product": order.product,
+        "order_type": params.get("order_type") or order.order_type,
+        "quantity": params.get("quantity") or order.quantity,
+        "price": params.get("price") if params.get("price") not in (None, "") else order.price,
+        "trigger_price": (params.get("trigger_price") if params.get("trigger_price") not in (None, "")
+                          else order.trigger_price),
+        "validity": params.get("validity") or order.validity,
+        "validity_ttl": params.get("validity_ttl") or order.validity_ttl or None,
+        "disclosed_quantity": params.get("disclosed_quantity") or order.disclosed_quantity,
+        "tag": order.tag,
+    }
+    if str(merged["order_type"]).upper() == "MARKET":
+        merged["price"] = None
+    spec = order_spec_parse(order.variety, merged, now)
+    previous = {f: getattr(order, f) for f in ("order_type", "quantity", "price", "trigger_price", "validity",
+                                               "validity_ttl", "disclosed_quantity", "blocked_margin")}
+    order.order_type, order.quantity, order.price = spec.order_type, spec.quantity, spec.price
+    order.trigger_price, order.validity, order.validity_ttl = spec.trigger_price, spec.validity, spec.validity_ttl
+    order.disclosed_quantity = spec.disclosed_quantity
+    order.blocked_margin = ZERO  # its own margin must not count against it
+    if order.product == "CNC" and order.transaction_type == "SELL":
+        available_quantity = sellable_quantity(book, inst, exclude=order)
+        if order.quantity > available_quantity:
+            for field, value in previous.items():
+                setattr(order, field, value)
+            raise KiteError(f"Insufficient holdings. Available quantity to sell is {max(available_quantity, 0)} "
+                            f"but the order quantity is {order.quantity}.", error_type="HoldingException")
+    required = required_margin(book, order, inst, now)
+    available = margin_summary(book, now).net
+    if required > available:
+        for field, value in previous.items():
+            setattr(order, field, value)
+        raise MarginError(f"Insufficient funds. Required margin is {acc.money(required):.2f} but available "
+                          f"margin is {acc.money(available):.2f}.")
+    order.blocked_margin = required
+    order.pending_quantity = order.quantity
+    order.modified, order.modification_count = True, order.modification_count + 1
+    order.order_timestamp = now
+    status = order.status
+    for interim in ("MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED"):
+        book.snapshot(order, interim)
+    if order.order_type not in ("SL", "SL-M"):
+        order.triggered = False
+        status = OPEN if status != AMO_RECEIVED else status
+    elif not order.triggered and status == OPEN:
+        status = TRIGGER_PENDING
+    order.status = status
+    book.snapshot(order)
+    book.touch(order)
+    if status != AMO_RECEIVED:
+        order.exchange_update_timestamp = now
+        if not order_try_fill(book, order, inst, ltp(inst, now), now) and order.validity == "IOC":
+            order_mark_cancelled(book, order, now, IOC_CANCELLED)
+    return order
+
+
+def order_cancel_in_book(book: Book, *, order_id: str, now: dt.datetime) -> Order:
+    """The user cancels an open order (InputError when it is unknown or already closed)."""
+    order = _find_order(book, order_id)
+    if order.status not in OPEN_STATUSES:
+        raise _closed_state_error(order, "cancelled")
+    book.snapshot(order, "CANCEL PENDING")
+    order_mark_cancelled(book, order, now)
+    return order

@@ -1,0 +1,120 @@
+"""Margins: what a user's books block, what an order would add, and Kite's risk (RMS) checks.
+
+Reads a book and prices; writes nothing. The arithmetic itself is `sandbox.accounting`'s.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sandbox import accounting as acc
+from sandbox import pricing
+from sandbox.accounting import ZERO, dec
+from sandbox.engine.book import Book
+from sandbox.models import Order
+from sandbox.universe import Instrument, instrument_by_token
+
+
+def ltp(inst: Instrument, moment: dt.datetime) -> Decimal:
+    """The last price as money: what orders fill at and margins are reckoned from."""
+    return dec(pricing.price_at(inst, moment))
+
+
+def _underlying_price(inst: Instrument, moment: dt.datetime) -> Decimal:
+    if not inst.is_derivative:
+        return ZERO
+    underlying = instrument_by_token(inst.underlying_token)
+    return ltp(underlying, moment) if underlying else ZERO
+
+
+@dataclass(frozen=True)
+class MarginSummary:
+    opening_balance: Decimal
+    span: Decimal
+    exposure: Decimal
+    option_premium: Decimal
+    holding_sales: Decimal
+    m2m_realised: Decimal
+    m2m_unrealised: Decimal
+    debits: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.opening_balance - self.debits
+
+
+def margin_summary(book: Book, moment: dt.datetime) -> MarginSummary:
+    """Kite's equity margins, from the day's positions and the open orders' blocked margin.
+
+    net = opening balance - debits, where debits = span + exposure + net option premium paid +
+    delivery (CNC) buys - holdings sold - realised m2m + unrealised m2m losses + open orders' margin.
+    """
+    span = exposure = premium = delivery = sales = realised = unrealised = ZERO
+    for pos in book.positions.values():
+        inst = instrument_by_token(pos.instrument_token)
+        if inst is None:
+            continue
+        last = ltp(inst, moment)
+        if inst.is_option:
+            premium += pos.day_buy_value - pos.day_sell_value
+        elif pos.product == "CNC":
+            delivery += pos.day_buy_value
+            sales += pos.day_sell_value
+        else:
+            r, u = acc.m2m_split(acc.net_legs(pos), last)
+            realised, unrealised = realised + r, unrealised + u
+        s, e = acc.blocked_margin(inst, pos.product, pos.quantity, last, _underlying_price(inst, moment))
+        span, exposure = span + s, exposure + e
+    blocked = sum((o.blocked_margin for o in book.open_orders()), ZERO)
+    debits = span + exposure + premium + delivery - sales - realised + max(ZERO, -unrealised) + blocked
+    return MarginSummary(book.user.opening_balance, span, exposure, premium, sales, realised, unrealised, debits)
+
+
+def _order_price_for_margin(order: Order, inst: Instrument, moment: dt.datetime) -> Decimal:
+    if order.order_type in ("LIMIT", "SL"):
+        return order.price
+    if order.order_type == "SL-M":
+        return order.trigger_price
+    return ltp(inst, moment)
+
+
+def sellable_quantity(book: Book, inst: Instrument, exclude: Order | None = None) -> int:
+    """CNC shares that can still be sold: holdings not sold today, plus today's CNC buys not sold yet,
+    less what open CNC sell orders (other than `exclude`) already claim."""
+    holding = book.holdings.get(inst.instrument_token)
+    used = holding.used_quantity if holding else 0
+    held = holding.quantity - used if holding else 0
+    pos = book.positions.get((inst.instrument_token, "CNC"))
+    bought_today = max(0, pos.day_buy_quantity - (pos.day_sell_quantity - used)) if pos else 0
+    reserved = sum(o.quantity for o in book.open_orders()
+                   if o is not exclude and o.instrument_token == inst.instrument_token and o.product == "CNC"
+                   and o.transaction_type == "SELL")
+    return held + bought_today - reserved
+
+
+def required_margin(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> Decimal:
+    """What `order` would add to the margin the user's position in `inst` already blocks."""
+    pos = book.positions.get((inst.instrument_token, order.product))
+    return acc.order_margin(inst, order.product, order.transaction_type, order.quantity,
+                            _order_price_for_margin(order, inst, moment), pos.quantity if pos else 0,
+                            _underlying_price(inst, moment))
+
+
+def rms_check(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> tuple[str, str] | None:
+    """Kite's risk checks: (status_message, status_message_raw) when the order must be rejected."""
+    if order.product == "CNC" and order.transaction_type == "SELL":
+        available = sellable_quantity(book, inst, exclude=order)
+        if order.quantity > available:
+            return (f"Insufficient holdings. Available quantity to sell is {max(available, 0)} but the order "
+                    f"quantity is {order.quantity}.",
+                    f"RMS:Rule: Check holdings, insufficient quantity for entity account-{book.user.user_id} "
+                    f"for {inst.key}")
+    required = required_margin(book, order, inst, moment)
+    available = margin_summary(book, moment).net
+    if required > available:
+        r, a = acc.money(required), acc.money(available)
+        return (f"Insufficient funds. Required margin is {r:.2f} but available margin is {a:.2f}.",
+                f"RMS:Margin Exceeds,Required:{r:.2f}, Available:{a:.2f} for entity account-{book.user.user_id} "
+                "across exchange across segment across product ")
+    return None

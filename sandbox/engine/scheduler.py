@@ -1,0 +1,241 @@
+"""The passage of time: open orders meeting the price path, AMOs at the open, the MIS square-off,
+DAY orders cancelled at the close, and the end-of-day settlement (cash, T1 holdings, carried
+positions, expiries).
+
+Nothing runs on a timer: whenever a user's books are next touched, `book_advance` replays every
+event since they were last brought up to date, in time order (`book_sync` does it under the lock,
+and only when something may have happened).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sandbox import accounting as acc
+from sandbox import pricing
+from sandbox.accounting import ZERO, dec
+from sandbox.clock import (
+    IST,
+    MIS_SQUARE_OFF,
+    at,
+    book_day,
+    in_session,
+    is_market_open,
+    is_trading_day,
+    session_close,
+    session_open,
+)
+from sandbox.conf import market_always_open
+from sandbox.engine.book import Book, locked_book
+from sandbox.engine.lifecycle import (
+    order_go_live,
+    order_mark_cancelled,
+    order_mark_rejected,
+    order_square_off,
+    order_try_fill,
+)
+from sandbox.engine.margins import ltp, required_margin, rms_check
+from sandbox.engine.spec import AMO_RECEIVED, OPEN, OPEN_STATUSES, TRIGGER_PENDING
+from sandbox.models import Holding, PaperUser
+from sandbox.universe import Instrument, instrument_by_token
+
+TTL_LAPSED = "Order cancelled: its TTL validity lapsed."
+CANCELLED_AT_CLOSE = "Order cancelled by the exchange at the end of the trading day."
+CANCELLED_AT_SQUARE_OFF = "Order cancelled by the system at the intraday square-off."
+
+
+def _evaluate(book: Book, start: dt.datetime, end: dt.datetime, *, include_end: bool) -> None:
+    """Open orders meet the price path in (start, end) (and at `end` when include_end)."""
+    live = [o for o in book.open_orders() if o.status in (OPEN, TRIGGER_PENDING)]
+    if not live:
+        return
+    marks = [m for m in pricing.minute_marks(start, end) if m < end and in_session(m)]
+    if include_end and is_market_open(end):
+        marks.append(end)
+    for order in live:
+        inst = instrument_by_token(order.instrument_token)
+        if inst is None:
+            continue
+        for mark in marks:
+            if mark < order.order_timestamp:
+                continue
+            if order.expires_at and mark >= order.expires_at:
+                order_mark_cancelled(book, order, order.expires_at, TTL_LAPSED)
+                break
+            if order_try_fill(book, order, inst, ltp(inst, mark), mark):
+                break
+        else:
+            if order.expires_at and order.status in OPEN_STATUSES and order.expires_at <= end:
+                order_mark_cancelled(book, order, order.expires_at, TTL_LAPSED)
+
+
+def _on_open(book: Book, moment: dt.datetime) -> None:
+    """AMOs due at this open reach the exchange, after the risk checks an order placed now would pass."""
+    for order in book.open_orders():
+        if order.status != AMO_RECEIVED or (order.active_from and order.active_from > moment):
+            continue
+        inst = instrument_by_token(order.instrument_token)
+        if inst is None or (inst.expiry and inst.expiry < book_day(moment)):
+            order_mark_rejected(book, order, moment, "The instrument has expired.", "RMS:Instrument expired")
+            continue
+        order.blocked_margin = ZERO
+        problem = rms_check(book, order, inst, moment)
+        if problem:
+            order_mark_rejected(book, order, moment, *problem)
+            continue
+        order.blocked_margin = required_margin(book, order, inst, moment)
+        order_go_live(book, order, inst, moment)
+
+
+def _on_square_off(book: Book, moment: dt.datetime) -> None:
+    """Intraday (MIS) orders are cancelled and MIS positions closed at market price."""
+    for order in book.open_orders():
+        if order.product == "MIS" and order.status != AMO_RECEIVED:
+            order_mark_cancelled(book, order, moment, CANCELLED_AT_SQUARE_OFF)
+    for pos in list(book.positions.values()):
+        inst = instrument_by_token(pos.instrument_token)
+        if pos.product == "MIS" and pos.quantity and inst is not None:
+            order_square_off(book, pos, inst, moment)
+
+
+def _on_close(book: Book, moment: dt.datetime) -> None:
+    """DAY orders still open at the close are cancelled by the exchange (AMOs wait for their open)."""
+    for order in book.open_orders():
+        if order.status != AMO_RECEIVED:
+            order_mark_cancelled(book, order, moment, CANCELLED_AT_CLOSE)
+    book.user.closed_day = book_day(moment)
+
+
+def _end_of_day(book: Book, day: dt.date, next_day: dt.date) -> None:
+    """Settle `day`: cash flows, CNC buys to holdings (T1), carried positions, expiries."""
+    user = book.user
+    end = at(day, dt.time(23, 59, 59))
+    if market_always_open() or not is_trading_day(day):
+        for order in book.open_orders():
+            if order.status != AMO_RECEIVED:
+                order_mark_cancelled(book, order, end, CANCELLED_AT_CLOSE)
+        if is_trading_day(day) or any(p.product == "MIS" and p.quantity for p in book.positions.values()):
+            _on_square_off(book, end)
+    if is_trading_day(day):  # T1 shares settle into the demat account one session later
+        for holding in book.holdings.values():
+            if holding.t1_quantity:
+                holding.realised_quantity += holding.t1_quantity
+                holding.t1_quantity = 0
+                book.touch(holding)
+    for holding in list(book.holdings.values()):
+        if holding.used_quantity:
+            from_realised = min(holding.used_quantity, holding.realised_quantity)
+            holding.realised_quantity -= from_realised
+            holding.t1_quantity -= holding.used_quantity - from_realised
+            holding.used_quantity = 0
+            book.touch(holding)
+    cash = ZERO
+    for key, pos in list(book.positions.items()):
+        inst = instrument_by_token(pos.instrument_token)
+        if inst is None:
+            continue
+        close = dec(pricing.closing_price(inst, day))
+        cash += acc.day_cash_flow(inst, pos.product, pos, close)
+        quantity = pos.quantity
+        if pos.product == "CNC" and not inst.is_derivative:
+            if quantity > 0:
+                _add_to_holdings(book, inst, quantity, pos.day_buy_value / pos.day_buy_quantity)
+            del book.positions[key]
+            book.deleted.append(pos)
+            continue
+        if inst.expiry and inst.expiry <= day:
+            # Expired contracts settle in cash at the final settlement price.
+            if inst.is_option:
+                cash += quantity * close
+            del book.positions[key]
+            book.deleted.append(pos)
+            continue
+        if not quantity:
+            del book.positions[key]
+            book.deleted.append(pos)
+            continue
+        figures = acc.position_figures(acc.net_legs(pos), close)
+        pos.overnight_quantity, pos.overnight_average, pos.overnight_close = quantity, figures["average_price"], close
+        pos.day_buy_quantity = pos.day_sell_quantity = 0
+        pos.day_buy_value = pos.day_sell_value = ZERO
+        book.touch(pos)
+    for holding in list(book.holdings.values()):
+        holding.opening_quantity = holding.quantity
+        book.touch(holding)
+        if not holding.quantity:
+            del book.holdings[holding.instrument_token]
+            book.deleted.append(holding)
+    user.opening_balance += cash
+    user.book_day = next_day
+
+
+def _add_to_holdings(book: Book, inst: Instrument, quantity: int, average: Decimal) -> None:
+    holding = book.holdings.get(inst.instrument_token)
+    if holding is None:
+        holding = Holding(user=book.user, exchange=inst.exchange, tradingsymbol=inst.tradingsymbol,
+                          instrument_token=inst.instrument_token, isin=inst.isin)
+        book.holdings[inst.instrument_token] = holding
+    total = holding.quantity + quantity
+    holding.average_price = (holding.average_price * holding.quantity + average * quantity) / total
+    holding.t1_quantity += quantity
+    book.touch(holding)
+
+
+def _events(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, str]]:
+    """The day rollovers, opens, square-offs and closes in (start, end], in time order."""
+    out: list[tuple[dt.datetime, str]] = []
+    day = start.astimezone(IST).date()
+    last = end.astimezone(IST).date()
+    always_open = market_always_open()
+    while day <= last:
+        candidates = [(at(day, dt.time(0, 0)), "rollover")]
+        if is_trading_day(day):
+            candidates.append((session_open(day), "open"))
+            if not always_open:
+                candidates += [(at(day, MIS_SQUARE_OFF), "square_off"), (session_close(day), "close")]
+        out += [(moment, kind) for moment, kind in candidates if start < moment <= end]
+        day += dt.timedelta(days=1)
+    return out
+
+
+def book_advance(book: Book, now: dt.datetime) -> None:
+    """Bring a locked book up to `now`, handling every event in time order."""
+    user = book.user
+    start = user.synced_at
+    if now <= start:
+        _evaluate(book, now, now, include_end=True)
+        user.synced_at = now
+        return
+    for moment, kind in _events(start, now):
+        _evaluate(book, start, moment, include_end=False)
+        day = book_day(moment)
+        if kind == "rollover":
+            while user.book_day < day:
+                _end_of_day(book, user.book_day, user.book_day + dt.timedelta(days=1))
+        elif kind == "open":
+            _on_open(book, moment)
+        elif kind == "square_off" and user.closed_day != day:
+            _on_square_off(book, moment)
+        elif kind == "close" and user.closed_day != day:
+            _on_close(book, moment)
+        start = moment
+    _evaluate(book, start, now, include_end=True)
+    user.synced_at = now
+
+
+def book_sync(user: PaperUser, now: dt.datetime) -> None:
+    """Apply whatever the passage of time did to this user's books (cheap when nothing did)."""
+    day = book_day(now)
+    close_due = (not market_always_open() and is_trading_day(day) and now >= at(day, MIS_SQUARE_OFF)
+                 and user.closed_day != day)
+    if user.book_day < day or close_due or (user.open_orders and now != user.synced_at):
+        with locked_book(user.pk) as book:
+            book_advance(book, now)
+        user.refresh_from_db()
+
+
+def books_sync_open(now: dt.datetime) -> None:
+    """Evaluate every user's open orders now (after a price was moved)."""
+    for user_pk in PaperUser.objects.filter(open_orders__gt=0).values_list("pk", flat=True):
+        with locked_book(user_pk) as book:
+            book_advance(book, now)

@@ -1,0 +1,35 @@
+"""The engine's write services, what the views call: lock the user's book, bring it up to `now`,
+then act (`sandbox.engine.lifecycle`). Each returns the order_id; input errors raise before
+anything is written, and a risk rejection is a REJECTED order, as on Kite.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sandbox.engine.book import locked_book
+from sandbox.engine.lifecycle import order_cancel_in_book, order_modify_in_book, order_place_in_book
+from sandbox.engine.scheduler import book_advance
+from sandbox.engine.spec import Form, order_spec_parse, parse_variety
+from sandbox.models import PaperUser
+
+
+def order_place(*, user: PaperUser, variety: str, params: Form, now: dt.datetime) -> str:
+    """Place an order; returns its order_id. Input errors raise; risk rejections are REJECTED orders."""
+    spec = order_spec_parse(variety, params, now)  # before the lock: a bad form waits for nobody
+    with locked_book(user.pk) as book:
+        book_advance(book, now)
+        return order_place_in_book(book, spec=spec, now=now).order_id
+
+
+def order_modify(*, user: PaperUser, variety: str, order_id: str, params: Form, now: dt.datetime) -> str:
+    parse_variety(variety)
+    with locked_book(user.pk) as book:
+        book_advance(book, now)
+        return order_modify_in_book(book, order_id=order_id, params=params, now=now).order_id
+
+
+def order_cancel(*, user: PaperUser, variety: str, order_id: str, now: dt.datetime) -> str:
+    parse_variety(variety)
+    with locked_book(user.pk) as book:
+        book_advance(book, now)
+        return order_cancel_in_book(book, order_id=order_id, now=now).order_id

@@ -1,0 +1,184 @@
+"""The order vocabulary (statuses, varieties, order types, limits) and parsing a place-order form.
+
+Pure: no database. Everything a human must fix is an InputError raised here, before any book is
+locked, so a bad form leaves the books untouched.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sandbox import accounting as acc
+from sandbox.accounting import ZERO
+from sandbox.clock import book_day
+from sandbox.errors import InputError
+from sandbox.universe import Instrument, instrument_by_key
+
+OPEN, TRIGGER_PENDING, AMO_RECEIVED = "OPEN", "TRIGGER PENDING", "AMO REQ RECEIVED"
+COMPLETE, CANCELLED, REJECTED = "COMPLETE", "CANCELLED", "REJECTED"
+OPEN_STATUSES = (OPEN, TRIGGER_PENDING, AMO_RECEIVED)
+VARIETIES = ("regular", "amo", "co", "iceberg", "auction", "bo")
+SUPPORTED_VARIETIES = ("regular", "amo")
+ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
+PRODUCTS = ("CNC", "NRML", "MIS", "MTF", "CO", "BO")
+VALIDITIES = ("DAY", "IOC", "TTL")
+MAX_MODIFICATIONS = 25
+MAX_QUANTITY = 10_000_000
+
+
+class Form(Protocol):
+    """Where order parameters come from: a dict, or the request's body-then-query `Params`."""
+
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+
+@dataclass
+class OrderSpec:
+    """A place-order form, validated against the instrument it names."""
+
+    variety: str
+    inst: Instrument
+    transaction_type: str
+    order_type: str
+    product: str
+    quantity: int
+    price: Decimal
+    trigger_price: Decimal
+    validity: str
+    validity_ttl: int
+    disclosed_quantity: int
+    tag: str | None
+    market_protection: int
+
+
+def parse_variety(raw: str) -> str:
+    variety = (raw or "").lower()
+    if variety not in VARIETIES:
+        raise InputError(f"Invalid `variety` {raw!r}: use regular or amo.")
+    if variety not in SUPPORTED_VARIETIES:
+        raise InputError(f"The `{variety}` variety is not available in the sandbox: use regular or amo.")
+    return variety
+
+
+def _choice(params: Form, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+    raw = params.get(name)
+    if raw in (None, ""):
+        if default is not None:
+            return default
+        raise InputError(f"Missing `{name}`.")
+    value = str(raw).strip().upper()
+    if value not in choices:
+        raise InputError(f"Invalid `{name}` {raw!r}: use one of {', '.join(choices)}.")
+    return value
+
+
+def _int(params: Form, name: str, *, default: int | None = None, minimum: int = 0,
+         maximum: int = MAX_QUANTITY) -> int:
+    raw = params.get(name)
+    if raw in (None, ""):
+        if default is not None:
+            return default
+        raise InputError(f"Missing `{name}`.")
+    if isinstance(raw, bool):
+        raise InputError(f"Invalid `{name}`: expected a whole number.")
+    try:
+        value = int(raw) if isinstance(raw, int) else int(str(raw).strip())
+    except ValueError:
+        try:
+            as_decimal = Decimal(str(raw).strip())
+        except ArithmeticError:
+            raise InputError(f"Invalid `{name}` {raw!r}: expected a whole number.") from None
+        if not as_decimal.is_finite() or as_decimal != as_decimal.to_integral_value():
+            raise InputError(f"Invalid `{name}` {raw!r}: expected a whole number.") from None
+        value = int(as_decimal)
+    if value < minimum or value > maximum:
+        raise InputError(f"Invalid `{name}` {raw!r}: it must be between {minimum} and {maximum}.")
+    return value
+
+
+def _decimal(params: Form, name: str) -> Decimal | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, bool):
+        raise InputError(f"Invalid `{name}`: expected a number.")
+    try:
+        value = Decimal(str(raw).strip())
+    except ArithmeticError:
+        raise InputError(f"Invalid `{name}` {raw!r}: expected a number.") from None
+    if not value.is_finite() or value < 0 or value > Decimal("1e9"):
+        raise InputError(f"Invalid `{name}` {raw!r}: expected a price between 0 and 1000000000.")
+    return value
+
+
+def _tick_check(value: Decimal, inst: Instrument, name: str) -> None:
+    if not acc.on_tick(value, inst.price_tick):
+        raise InputError(f"Tick size for this script is {inst.price_tick:.2f}. Kindly enter {name} in the "
+                         f"multiple of tick size for this script")
+
+
+def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
+    """Validate a place-order form (InputError for anything a human must fix)."""
+    variety = parse_variety(variety)
+    exchange = _choice(params, "exchange", ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD"))
+    symbol = str(params.get("tradingsymbol") or "").strip().upper()
+    if not symbol:
+        raise InputError("Missing `tradingsymbol`.")
+    transaction_type = _choice(params, "transaction_type", ("BUY", "SELL"))
+    order_type = _choice(params, "order_type", ORDER_TYPES)
+    product = _choice(params, "product", PRODUCTS)
+    quantity = _int(params, "quantity", minimum=1)
+    validity = _choice(params, "validity", VALIDITIES, default="DAY")
+    price = _decimal(params, "price") or ZERO
+    trigger = _decimal(params, "trigger_price") or ZERO
+    inst = instrument_by_key(f"{exchange}:{symbol}", book_day(now))
+    if inst is None:
+        raise InputError("The instrument you are placing an order for has either expired or does not exist.")
+    if inst.is_index:
+        raise InputError(f"{inst.key} is an index: indices cannot be traded.")
+    allowed = ("NRML", "MIS") if inst.is_derivative else ("CNC", "MIS")
+    if product not in allowed:
+        raise InputError(f"Invalid `product` {product} for {exchange}: use {' or '.join(allowed)}.")
+    if quantity % inst.lot_size:
+        raise InputError(f"Invalid `quantity` {quantity}: {inst.key} trades in lots of {inst.lot_size}, "
+                         f"so the quantity must be a multiple of {inst.lot_size}.")
+    if order_type in ("LIMIT", "SL"):
+        if price <= 0:
+            raise InputError(f"Invalid `price`: a {order_type} order needs a price above 0.")
+        _tick_check(price, inst, "price")
+    else:
+        price = ZERO
+    if order_type in ("SL", "SL-M"):
+        if trigger <= 0:
+            raise InputError(f"Invalid `trigger_price`: a {order_type} order needs a trigger price above 0.")
+        _tick_check(trigger, inst, "trigger price")
+        if order_type == "SL" and transaction_type == "BUY" and trigger > price:
+            raise InputError("Trigger price for stoploss buy orders should be less than or equal to the price.")
+        if order_type == "SL" and transaction_type == "SELL" and trigger < price:
+            raise InputError("Trigger price for stoploss sell orders should be greater than or equal to the price.")
+    else:
+        trigger = ZERO
+    validity_ttl = 0
+    if validity == "TTL":
+        validity_ttl = _int(params, "validity_ttl", minimum=1, maximum=24 * 60)
+        if order_type == "MARKET":
+            raise InputError("TTL validity is only for LIMIT and SL orders.")
+    if validity == "IOC" and variety == "amo":
+        raise InputError("IOC validity is not allowed for after market orders.")
+    disclosed = _int(params, "disclosed_quantity", default=0)
+    if disclosed > quantity:
+        raise InputError("Invalid `disclosed_quantity`: it cannot exceed the quantity.")
+    tag = params.get("tag")
+    if tag in (None, ""):
+        tag = None
+    else:
+        tag = str(tag)
+        if len(tag) > 20 or not all(c.isalnum() or c in " _-:." for c in tag):
+            raise InputError("Invalid `tag`: at most 20 letters, digits, spaces or _-:. characters.")
+    protection = _int(params, "market_protection", default=0, minimum=-1, maximum=100)
+    if str(params.get("autoslice") or "").lower() == "true":
+        raise InputError("`autoslice` is not available in the sandbox.")
+    return OrderSpec(variety, inst, transaction_type, order_type, product, quantity, price, trigger, validity,
+                     validity_ttl, disclosed, tag, protection)

@@ -1,0 +1,85 @@
+"""Settings of the sandbox server (`manage.py runsandbox`, `manage.py sandboxapp`,
+`gunicorn sandbox.wsgi:application`), from the environment and the project's `.env`.
+
+The sandbox is another company's server, simulated: it installs none of the app's apps and reads
+only its own variables, plus the infrastructure every process shares (the database, logging,
+hosts). Its database defaults to the app's file, so `make run` keeps one file for both: the app's
+`migrate` (config.settings also installs `sandbox`) makes both sets of tables, and
+`DJANGO_SETTINGS_MODULE=sandbox.settings manage.py migrate` makes the sandbox's alone. A value a
+variable cannot take stops start-up with one line naming it (`config.env.StrictEnv`).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import environ
+
+from config.env import StrictEnv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # the environment wins over the file
+strict = StrictEnv(env)
+
+DEBUG = False  # the sandbox answers Kite's envelopes, never Django's debug pages
+# Optional here: the sandbox signs nothing a user keeps (no sessions, no cookies).
+SECRET_KEY = env.str("SECRET_KEY", default="") or (
+    "sandbox-dev-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest())
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+KITE_SANDBOX_RATE_LIMITS = strict.bool("KITE_SANDBOX_RATE_LIMITS", default=True)
+# `runsandbox --market-always-open` overrides this for its process (sandbox.conf).
+KITE_SANDBOX_MARKET_ALWAYS_OPEN = strict.bool("KITE_SANDBOX_MARKET_ALWAYS_OPEN", default=False)
+# Where a new paper app's login redirects unless it says otherwise: Kite Desk's callback.
+APP_BASE_URL = strict.url("APP_BASE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = ["sandbox"]
+
+MIDDLEWARE = [
+    "sandbox.middleware.KiteErrorEnvelopeMiddleware",  # outermost: sees every answer last
+    "django.middleware.security.SecurityMiddleware",
+    # Sets Content-Length, without which the development server closes keep-alive connections.
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",  # the login page is not to be framed
+]
+
+ROOT_URLCONF = "sandbox.urls"
+WSGI_APPLICATION = "sandbox.wsgi.application"
+
+TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+
+DATABASES = {"default": strict.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = int(strict.number("CONN_MAX_AGE", default=60, minimum=0, maximum=86400))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The app, the sandbox and the MCP server may share one file: wait for a lock instead of
+    # failing, and let readers run beside a writer (the same options as config.settings).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+TIME_ZONE = "Asia/Kolkata"
+USE_TZ = True
+USE_I18N = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "server": {"format": "[%(asctime)s] %(message)s"},
+    },
+    "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecrets"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["stderr"], "level": strict.choice("LOG_LEVEL", default="INFO",
+                                                             choices=("DEBUG", "INFO", "WARNING", "ERROR"))},
+    "loggers": {
+        # runsandbox's request lines: Kite puts tokens in some query strings (redacted).
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
+}
