@@ -29,7 +29,8 @@ class AccountAdminForm(forms.ModelForm):
 
     class Meta:
         model = Account
-        fields = ["user", "name", "environment", "api_key", "api_secret", "trading_enabled", "confirm_orders"]
+        fields = ["user", "name", "environment", "api_key", "api_secret", "trading_enabled", "confirm_orders",
+                  "max_order_value", "max_orders_per_day"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +79,7 @@ class AccountAdmin(admin.ModelAdmin):
         (None, {"fields": ["user", "name", "environment"]}),
         ("Credentials (write-only)", {"fields": ["api_key_hint", "api_key", "has_api_secret", "api_secret"]}),
         ("Session", {"fields": ["status_display", "kite_user_id", "token_expires_at"]}),
-        ("Orders", {"fields": ["trading_enabled", "confirm_orders"]}),
+        ("Orders", {"fields": ["trading_enabled", "confirm_orders", "max_order_value", "max_orders_per_day"]}),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -56,10 +56,19 @@ class AccountEditForm(forms.Form):
         self.fields["api_key"].widget.attrs["placeholder"] = key_hint or "not set"
         self.fields["api_secret"].widget.attrs["placeholder"] = "unchanged" if key_hint else "not set"
 
+    max_order_value = forms.DecimalField(
+        label="Largest order (₹)", required=False, min_value=1, max_value=10**11, max_digits=14, decimal_places=2,
+        help_text="An order worth more (quantity × price; × last price for MARKET) is refused. Empty: no limit.")
+    max_orders_per_day = forms.IntegerField(
+        label="Orders per day", required=False, min_value=1, max_value=100_000,
+        help_text="Orders sent per day (IST) before further ones are refused. Empty: no limit.")
+
     def changes(self) -> dict[str, Any]:
-        """The fields to pass to accounts.services.account_update: only what was filled in."""
+        """The fields to pass to accounts.services.account_update: the name and guardrails as shown, and
+        the credentials only where filled in."""
         data = self.cleaned_data
-        changes: dict[str, Any] = {"name": data["name"]}
+        changes: dict[str, Any] = {"name": data["name"], "max_order_value": data.get("max_order_value"),
+                                   "max_orders_per_day": data.get("max_orders_per_day")}
         for field in ("api_key", "api_secret"):
             if data.get(field):
                 changes[field] = data[field]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -39,6 +40,13 @@ class Account(models.Model):
     login_nonce_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     trading_enabled = models.BooleanField(default=False)
     confirm_orders = models.BooleanField(default=True)
+    # Guardrails (null: no limit): checked before the human is asked and again just before sending.
+    max_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
+                                          validators=[MinValueValidator(1)],
+                                          help_text="Rupees; an order worth more is refused. Empty: no limit.")
+    max_orders_per_day = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
+                                                     help_text="Orders sent per IST day; more are refused. Empty: "
+                                                               "no limit.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import Account, Environment
-from config.api import StrictBooleanField, StrictCharField, StrictSerializer
+from config.api import StrictAmountField, StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
 
 # Kite API keys and secrets are short alphanumeric strings; refuse anything that could not be one.
 _CREDENTIAL = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -24,12 +24,14 @@ class AccountReadSerializer(serializers.ModelSerializer):
     api_key_hint = serializers.CharField(read_only=True)
     has_api_secret = serializers.SerializerMethodField()
     status = serializers.CharField(read_only=True)
+    max_order_value = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False,
+                                               read_only=True)
 
     class Meta:
         model = Account
         fields = [
             "id", "name", "environment", "api_key_hint", "has_api_secret", "status", "kite_user_id",
-            "token_expires_at", "trading_enabled", "confirm_orders",
+            "token_expires_at", "trading_enabled", "confirm_orders", "max_order_value", "max_orders_per_day",
         ]
         read_only_fields = fields
 
@@ -50,6 +52,8 @@ class AccountUpdateSerializer(StrictSerializer):
     api_secret = StrictCharField(max_length=128, required=False, validators=[_credential])
     trading_enabled = StrictBooleanField(required=False)
     confirm_orders = StrictBooleanField(required=False)
+    max_order_value = StrictAmountField(required=False, allow_null=True, min_value=1, max_value=10**11)
+    max_orders_per_day = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=100_000)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict) and "environment" in data:

@@ -16,7 +16,8 @@ from kite.services.provisioning import sandbox_provision
 from kite.services.sessions import session_delete, session_forget
 
 _CREDENTIAL_FIELDS = ("api_key", "api_secret")
-_EDITABLE_FIELDS = ("name", "api_key", "api_secret", "trading_enabled", "confirm_orders")
+_EDITABLE_FIELDS = ("name", "api_key", "api_secret", "trading_enabled", "confirm_orders", "max_order_value",
+                    "max_orders_per_day")
 
 
 def _duplicate(name: str) -> InvalidInput:

@@ -89,7 +89,9 @@ def account_add(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_or_404(request, account_id)
-    form = AccountEditForm(request.POST or None, initial={"name": account.name}, key_hint=account.api_key_hint)
+    form = AccountEditForm(request.POST or None, key_hint=account.api_key_hint, initial={
+        "name": account.name, "max_order_value": account.max_order_value,
+        "max_orders_per_day": account.max_orders_per_day})
     if request.method == "POST" and form.is_valid():
         try:
             services.account_update(account=account, **form.changes())

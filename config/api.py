@@ -107,6 +107,23 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictAmountField(serializers.DecimalField):
+    """Rupees as a JSON number (not a string, not a boolean), read back as a number too."""
+
+    default_error_messages = {"invalid": "Must be a number of rupees, or null."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("coerce_to_string", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(round(data, 2) if isinstance(data, float) else data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses keys it does not know, and a body that is not a JSON object."""
 

@@ -33,6 +33,8 @@ KITE_LOGIN_URL = strict.url("KITE_LOGIN_URL", default="https://kite.zerodha.com/
 KITE_SANDBOX_URL = strict.url("KITE_SANDBOX_URL", default="http://127.0.0.1:8765")
 KITE_RATE_LIMITS = strict.bool("KITE_RATE_LIMITS", default=True)
 KITE_TIMEOUT_SECONDS = strict.number("KITE_TIMEOUT_SECONDS", default=7.0, minimum=0.5, maximum=120)
+# How long an order waiting for approval in the web app may be approved (CONTRACT section 8).
+KITE_APPROVAL_TTL_SECONDS = int(strict.number("KITE_APPROVAL_TTL_SECONDS", default=600, minimum=30, maximum=86400))
 KITE_MCP_USER = env.str("KITE_MCP_USER", default="")
 KITE_MCP_ACCOUNTS = env.list("KITE_MCP_ACCOUNTS", default=[])
 # The sandbox reads its own variables (KITE_SANDBOX_RATE_LIMITS, KITE_SANDBOX_MARKET_ALWAYS_OPEN)
@@ -109,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "kite.context_processors.pending_approvals",
             ],
         },
     },

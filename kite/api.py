@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from config.api import StrictCharField, StrictIntegerField, StrictSerializer
 from kite.ist import iso_ist
-from kite.services import execution, login, sessions
+from kite.services import approvals, execution, login, sessions
 from kite.tools import TOOLS
 
 
@@ -45,6 +45,13 @@ class KiteAuthApi(APIView):
 class KiteAccountsApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(account_selectors.account_statuses(user=request.user))
+
+
+class ApprovalListApi(APIView):
+    """The caller's approvals, newest first. Read-only: only the owner's browser decides (the approval page)."""
+
+    def get(self, request: Request) -> Response:
+        return Response([approvals.approval_json(a) for a in approvals.approval_list(user=request.user)])
 
 
 class ToolListApi(APIView):

@@ -79,6 +79,12 @@ class TradingDisabled(ServiceError):
     type, status = "trading_disabled", 403
 
 
+class Guardrail(ServiceError):
+    """One of the account's own limits (or the duplicate rule) refuses the order: nothing was sent."""
+
+    type, status = "guardrail", 403
+
+
 class RateLimited(ServiceError):
     """Our own pacing refused a call that would have waited too long for Kite's per-key limit."""
 

@@ -14,6 +14,8 @@ class OrderAudit(models.Model):
 
     class Outcome(models.TextChoices):
         SENT = "sent", "sent to Kite"
+        AWAITING = "awaiting", "awaiting approval in the web app"
+        EXPIRED = "expired", "approval expired"
         REFUSED = "refused", "refused here"
         DECLINED = "declined", "declined by the human"
         FAILED = "failed", "failed at Kite"
@@ -34,6 +36,9 @@ class OrderAudit(models.Model):
     # What Kite created or changed, from the field the tool names (Write.creates): an order id, a GTT's
     # trigger id, a SIP id...
     order_id = models.CharField(max_length=64, blank=True)
+    # For a write that opens an order (Write.opens): its Exposure.key, to find an identical order sent
+    # moments ago, and to count the day's orders.
+    order_key = models.CharField(max_length=200, blank=True, db_index=True)
     error_type = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
 
@@ -51,3 +56,37 @@ class OrderAudit(models.Model):
             return self.summary
         args = self.arguments if isinstance(self.arguments, dict) else {}
         return ", ".join(f"{k} {v}" for k, v in args.items() if k != "account_id")
+
+
+class Approval(models.Model):
+    """A write an MCP client could not have confirmed (it cannot ask), waiting for the human's yes or no on
+    the web app's approval page. Used once: pending -> approved (sent) | failed | declined | expired."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting for you"
+        APPROVED = "approved", "approved and sent"
+        DECLINED = "declined", "declined"
+        EXPIRED = "expired", "expired"
+        FAILED = "failed", "approved, but not sent"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="approvals")
+    tool = models.CharField(max_length=64)
+    arguments = models.JSONField(default=dict)
+    summary = models.TextField()
+    path = models.CharField(max_length=8, default="mcp")  # where it was asked for (OrderAudit.Path)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    order_id = models.CharField(max_length=64, blank=True)  # what Kite created (the tool's Write.creates)
+    error_type = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"approval {self.pk} {self.tool} {self.status}"

@@ -19,7 +19,8 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from django.utils import numberformat
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 if TYPE_CHECKING:
     from accounts.models import Account
@@ -47,6 +48,25 @@ class Args(BaseModel):
 
 class NoAccountArgs(Args):
     pass
+
+
+def _protection(value: float) -> float:
+    if value != -1 and not 0 < value <= 100:
+        raise ValueError("market_protection is -1 (automatic) or a percentage above 0 and at most 100")
+    return value
+
+
+MarketProtection = Annotated[float, AfterValidator(_protection)]
+PROTECTED_TYPES = ("MARKET", "SL-M")  # Kite refuses these from the API without market protection (2026)
+
+
+def protection_for(order_type: str, given: float | None) -> float | None:
+    """The market protection to send: -1 (automatic) for MARKET and SL-M when none is given; none for other types."""
+    if order_type in PROTECTED_TYPES:
+        return -1 if given is None else given
+    if given is not None:
+        raise ValueError(f"market_protection is only for MARKET and SL-M orders, not {order_type}")
+    return None
 
 
 class ToolArgs(Args):
@@ -133,6 +153,14 @@ class PlaceOrderArgs(ToolArgs):
     validity_ttl: int | None = Field(None, ge=1, le=1440, description="Minutes, with validity TTL.")
     disclosed_quantity: int | None = Field(None, ge=0)
     tag: str | None = Field(None, pattern=_TAG, description="Up to 20 letters and digits, to find the order later.")
+    market_protection: MarketProtection | None = Field(
+        None, description="MARKET and SL-M only: -1 for Kite's automatic protection (the default), or a percentage "
+                          "0 < x <= 100. Kite refuses MARKET and SL-M orders without it since April 2026.")
+    autoslice: bool = Field(False, description="Let Kite split an order above the exchange's freeze quantity "
+                                               "(at most 10 slices).")
+    iceberg_legs: int | None = Field(None, ge=2, le=10, description="Variety iceberg: number of legs (2-10).")
+    iceberg_quantity: int | None = Field(None, gt=0, description="Variety iceberg: quantity of each leg.")
+    auction_number: str | None = Field(None, pattern=r"^[0-9]{1,10}$", description="Variety auction: the auction.")
 
     @model_validator(mode="after")
     def _prices_fit_order_type(self) -> PlaceOrderArgs:
@@ -148,7 +176,24 @@ class PlaceOrderArgs(ToolArgs):
             raise ValueError(f"{self.order_type} orders take no trigger_price")
         if (self.validity == "TTL") != (self.validity_ttl is not None):
             raise ValueError("validity_ttl goes with validity TTL, and only with it")
+        self.market_protection = protection_for(self.order_type, self.market_protection)
+        if self.exchange == "MCX" and self.validity == "IOC":
+            raise ValueError("IOC orders are not allowed on MCX for API orders (Kite's rule since April 2026); "
+                             "use validity DAY")
+        iceberg = self.iceberg_legs is not None or self.iceberg_quantity is not None
+        if (self.variety == "iceberg") != iceberg or (iceberg and None in (self.iceberg_legs, self.iceberg_quantity)):
+            raise ValueError("iceberg_legs and iceberg_quantity go together with variety iceberg, and only with it")
+        if self.iceberg_quantity is not None and self.iceberg_quantity > self.quantity:
+            raise ValueError("iceberg_quantity is more than the order's quantity")
+        if (self.variety == "auction") != (self.auction_number is not None):
+            raise ValueError("auction_number goes with variety auction, and only with it")
+        if self.autoslice and self.variety in ("iceberg", "auction", "co"):
+            raise ValueError(f"autoslice does not go with variety {self.variety}")
         return self
+
+
+class ApprovalArgs(NoAccountArgs):
+    approval_id: int = Field(ge=1, description="The approval_id an order tool answered with.")
 
 
 class ModifyOrderArgs(ToolArgs):
@@ -160,13 +205,18 @@ class ModifyOrderArgs(ToolArgs):
     order_type: OrderType | None = None
     validity: Literal["DAY", "IOC"] | None = None
     disclosed_quantity: int | None = Field(None, ge=0)
+    market_protection: MarketProtection | None = Field(
+        None, description="-1 (automatic) or a percentage 0 < x <= 100, for a MARKET or SL-M order; -1 when the "
+                          "order becomes MARKET or SL-M here and none is given.")
 
     @model_validator(mode="after")
     def _something_changes(self) -> ModifyOrderArgs:
         if all(getattr(self, f) is None for f in ("quantity", "price", "trigger_price", "order_type", "validity",
-                                                   "disclosed_quantity")):
+                                                   "disclosed_quantity", "market_protection")):
             raise ValueError("nothing to modify: give at least one of quantity, price, trigger_price, order_type, "
-                             "validity, disclosed_quantity")
+                             "validity, disclosed_quantity, market_protection")
+        if self.order_type is not None:
+            self.market_protection = protection_for(self.order_type, self.market_protection)
         return self
 
 
@@ -192,6 +242,10 @@ class ToolContext(Protocol):
         ...
 
     def instruments(self) -> Any: ...
+
+    def last_price(self, instrument: str) -> float | None:
+        """Kite's last price of an instrument, or None when Kite could not say."""
+        ...
 
 
 def _read(method: str, *arg_names: str) -> Callable[[ToolContext, ToolArgs], Any]:
@@ -250,12 +304,66 @@ def _login(ctx: ToolContext, args: ToolArgs) -> Any:
     }
 
 
+def _get_approval(ctx: ToolContext, args: ApprovalArgs) -> Any:
+    from kite.services.approvals import approval_get, approval_json
+
+    return approval_json(approval_get(user=ctx.user, approval_id=args.approval_id, account_ids=ctx.account_ids))
+
+
+def _preview(ctx: ToolContext, args: PlaceOrderArgs) -> Any:
+    """What place_order would cost, without placing it: value, Kite's margin and charges, the guardrails."""
+    from kite.errors import KiteError, ServiceError
+    from kite.services.guardrails import guardrail_problems, order_value
+
+    assert ctx.account is not None
+    exposure = _exposure(args)
+    prices: dict[str, float | None] = {}
+
+    def last_price() -> float | None:
+        if "ltp" not in prices:
+            prices["ltp"] = ctx.last_price(exposure.instrument)
+        return prices["ltp"]
+
+    value = order_value(exposure, last_price=last_price)
+    order = {"exchange": args.exchange, "tradingsymbol": args.tradingsymbol, "transaction_type": args.transaction_type,
+             "variety": args.variety, "product": args.product, "order_type": args.order_type,
+             "quantity": args.quantity, "price": args.price or 0, "trigger_price": args.trigger_price or 0}
+    answer: dict[str, Any] = {"order_value": round(value, 2) if value is not None else None, "margin": None,
+                              "charges": None}
+    unavailable: dict[str, str] = {}
+    per_unit = value / args.quantity if value is not None else None
+    asks = [("margin", "order_margins", order)]
+    if per_unit is not None:
+        note = {**order, "order_id": "preview", "average_price": per_unit}
+        asks.append(("charges", "get_virtual_contract_note", note))
+    else:
+        unavailable["charges"] = "No price to work the charges out from (Kite gave no last price)."
+    for key, method, body in asks:
+        try:
+            result = ctx.call(method, [body], rate_class="other")
+            answer[key] = result[0] if isinstance(result, list) and result else result
+        except KiteError as exc:
+            if exc.error_type == "TokenException":
+                raise
+            unavailable[key] = f"Kite: {exc.message}"
+        except ServiceError as error:
+            unavailable[key] = error.message
+    problems = guardrail_problems(account=ctx.account, exposure=exposure, last_price=last_price)
+    answer["guardrails"] = {"ok": not problems, "problems": problems}
+    if unavailable:
+        answer["unavailable"] = unavailable  # never shown as zero: what could not be fetched, and why
+    return answer
+
+
 def _order_kwargs(args: ToolArgs) -> dict[str, Any]:
     return {k: v for k, v in args.model_dump(exclude={"account_id"}).items() if v is not None}
 
 
 def _place(ctx: ToolContext, args: PlaceOrderArgs) -> Any:
-    return {"order_id": ctx.call("place_order", **_order_kwargs(args))}
+    kwargs = _order_kwargs(args)
+    if kwargs.pop("autoslice"):
+        return ctx.call("place_autoslice_order", **kwargs)  # {"order_id": parent, "children": [...]}
+    return {"order_id": ctx.call("place_order", **kwargs)}
 
 
 def _modify(ctx: ToolContext, args: ModifyOrderArgs) -> Any:
@@ -269,7 +377,10 @@ def _cancel(ctx: ToolContext, args: CancelOrderArgs) -> Any:
 # --- How write tools describe themselves to a human ------------------------------------------------
 
 def money(value: float | None) -> str:
-    return f"{value:,.2f}" if value is not None else "-"
+    """An amount as a trader in India reads it: 1,00,895.90 (lakh and crore grouping)."""
+    if value is None:
+        return "-"
+    return numberformat.format(value, ".", decimal_pos=2, grouping=(3, 2, 0), thousand_sep=",", force_grouping=True)
 
 
 def _describe_place(a: PlaceOrderArgs) -> str:
@@ -277,6 +388,8 @@ def _describe_place(a: PlaceOrderArgs) -> str:
              a.order_type + (f" at {money(a.price)}" if a.price is not None else "")]
     if a.trigger_price is not None:
         words.append(f"trigger price {money(a.trigger_price)}")
+    if a.market_protection is not None:
+        words.append(f"market protection {_protection_words(a.market_protection)}")
     words += [f"product {a.product}", f"variety {a.variety}",
               f"validity {a.validity or 'DAY (Kite default)'}"
               + (f" ({a.validity_ttl} min)" if a.validity_ttl is not None else "")]
@@ -284,12 +397,31 @@ def _describe_place(a: PlaceOrderArgs) -> str:
         words.append(f"disclosed quantity {a.disclosed_quantity}")
     if a.tag is not None:
         words.append(f"tag {a.tag}")
+    if a.iceberg_legs is not None:
+        words.append(f"{a.iceberg_legs} iceberg legs of {a.iceberg_quantity}")
+    if a.auction_number is not None:
+        words.append(f"auction {a.auction_number}")
+    if a.autoslice:
+        words.append("sliced by Kite above the freeze quantity")
     return ", ".join(words)
 
 
+def _protection_words(value: float) -> str:
+    return "automatic (-1)" if value == -1 else f"{value:g}%"
+
+
+def _exposure(a: PlaceOrderArgs) -> Exposure:
+    return Exposure(exchange=a.exchange, tradingsymbol=a.tradingsymbol, transaction_type=a.transaction_type,
+                    quantity=a.quantity, order_type=a.order_type, price=a.price, trigger_price=a.trigger_price)
+
+
 def _describe_modify(a: ModifyOrderArgs) -> str:
-    changes = [f"{k.replace('_', ' ')} → {money(v) if k in ('price', 'trigger_price') else v}"
-               for k in ("quantity", "price", "trigger_price", "order_type", "validity", "disclosed_quantity")
+    def shown(k: str, v: Any) -> str:
+        return money(v) if k in ("price", "trigger_price") else _protection_words(v) if k == "market_protection" \
+            else str(v)
+    changes = [f"{k.replace('_', ' ')} → {shown(k, v)}"
+               for k in ("quantity", "price", "trigger_price", "order_type", "validity", "disclosed_quantity",
+                         "market_protection")
                if (v := getattr(a, k)) is not None]
     return f"order {a.order_id} ({a.variety}): " + ", ".join(changes)
 
@@ -305,12 +437,37 @@ _CHECK_ORDERS = "check today's orders (get_orders) before you try again."
 
 
 @dataclass(frozen=True)
+class Exposure:
+    """What a new order would put on the market: what guardrails, duplicates and previews look at."""
+
+    exchange: str
+    tradingsymbol: str
+    transaction_type: str
+    quantity: int
+    order_type: str
+    price: float | None = None
+    trigger_price: float | None = None
+
+    @property
+    def instrument(self) -> str:
+        return f"{self.exchange}:{self.tradingsymbol}"
+
+    @property
+    def key(self) -> str:
+        """Identical orders share a key: exchange, symbol, side, quantity, type and price."""
+        return "|".join(str(v) for v in (self.exchange, self.tradingsymbol, self.transaction_type, self.quantity,
+                                          self.order_type, self.price, self.trigger_price))
+
+
+@dataclass(frozen=True)
 class Write:
     """What makes a write tool safe: its own words for the human, and what it creates at Kite."""
 
     describe: Callable[[Any], str]  # the validated arguments -> what will be sent, in words a trader checks
     creates: str = "order_id"  # the field of the handler's answer naming what Kite created or changed
     unknown_outcome: str = _CHECK_ORDERS  # what to do when the answer was lost after sending
+    opens: Callable[[Any], Exposure] | None = None  # a new order it would place: guardrails apply to it
+    preview: str | None = None  # a read tool that takes the same arguments and shows what it would cost
 
 
 @dataclass(frozen=True)
@@ -414,10 +571,23 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          "Find instruments by trading symbol or company name; gives exchange, tradingsymbol, instrument_token, "
          f"lot size and tick size to use in other tools. {_READS}",
          SearchArgs, _search),
+    Tool("preview_order", "Preview an order",
+         "What place_order with the same arguments would do, without placing anything: the order's value, the "
+         "margin Kite would block, Kite's charges (brokerage, STT, exchange, SEBI, stamp duty, GST) and whether "
+         f"the account's guardrails allow it. {_READS}",
+         PlaceOrderArgs, _preview, rate_class="other"),
+    Tool("get_approval", "An order waiting for approval",
+         "One approval by approval_id: its status (pending, approved, declined, expired, failed), the order, and "
+         "once approved the order_id Kite gave it, or Kite's error. Orders from clients that cannot ask you to "
+         f"confirm wait for your Approve on the web app's approval page. {_READS}",
+         ApprovalArgs, _get_approval, needs_session=False, reaches_kite=False),
     Tool("place_order", "Place an order",
          "Place a real order on the account (a paper order on a sandbox account). Needs trading enabled on the "
-         "account; over MCP the human confirms it first. LIMIT and SL need price; SL and SL-M need trigger_price.",
-         PlaceOrderArgs, _place, rate_class="orders", write=Write(_describe_place)),
+         "account; the human confirms it first (in the MCP client, or on the web app's approval page when the "
+         "client cannot ask). LIMIT and SL need price; SL and SL-M need trigger_price; MARKET and SL-M get Kite's "
+         "automatic market protection (-1) unless market_protection is given. The account's guardrails apply.",
+         PlaceOrderArgs, _place, rate_class="orders",
+         write=Write(_describe_place, opens=_exposure, preview="preview_order")),
     Tool("modify_order", "Modify an order",
          "Change quantity, price, trigger price, type or validity of an open order. Needs trading enabled.",
          ModifyOrderArgs, _modify, rate_class="orders", write=Write(_describe_modify)),

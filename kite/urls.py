@@ -6,6 +6,7 @@ api_urlpatterns = [
     path("kite/auth", api.KiteAuthApi.as_view(), name="api-kite-auth"),
     path("kite/accounts", api.KiteAccountsApi.as_view(), name="api-kite-accounts"),
     path("kite/tools", api.ToolListApi.as_view(), name="api-kite-tools"),
+    path("kite/approvals", api.ApprovalListApi.as_view(), name="api-kite-approvals"),
     path("kite/execute", api.ExecuteApi.as_view(), name="api-kite-execute"),
 ]
 
@@ -16,4 +17,5 @@ urlpatterns = [
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/data", views.portfolio_data, name="portfolio-data"),
     path("orders/", views.orders, name="orders"),
+    path("orders/approvals/<int:approval_id>/", views.approval, name="approval"),
 ]

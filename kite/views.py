@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -13,8 +13,11 @@ from accounts import selectors as account_selectors
 from accounts.models import Account
 from accounts.views import account_or_404
 from kite import selectors
-from kite.errors import LoginFailed, LoginStateInvalid, ServiceError
-from kite.services import login, sessions
+from kite.errors import LoginFailed, LoginStateInvalid, NotFound, ServiceError
+from kite.models import Approval
+from kite.services import approvals, login, sessions
+from kite.services.execution import tool_execute
+from kite.tools import TOOLS
 
 
 @require_GET
@@ -118,9 +121,56 @@ def orders(request: HttpRequest) -> HttpResponse:
     reads = selectors.account_reads(user=request.user, account=account, tool_names=("get_orders", "get_trades")) \
         if account else None
     audit = selectors.order_audit_list(user=request.user, limit=_AUDIT_LIMIT)
+    waiting = approvals.approval_list(user=request.user).filter(status=Approval.Status.PENDING).select_related(
+        "account")
     return render(request, "kite/orders.html", {
         "accounts": accounts, "account": account, "problem_reads": [reads] if reads else [],
         "orders": list(reversed(reads.data.get("get_orders") or [])) if reads else [],
         "trades": list(reversed(reads.data.get("get_trades") or [])) if reads else [],
-        "audit": audit, "audit_limit": _AUDIT_LIMIT,
+        "audit": audit, "audit_limit": _AUDIT_LIMIT, "waiting": list(waiting),
     })
+
+
+def _approval_or_404(request: HttpRequest, approval_id: int) -> Approval:
+    try:
+        return approvals.approval_get(user=request.user, approval_id=approval_id)
+    except NotFound:
+        raise Http404("No such approval.") from None
+
+
+@login_required
+def approval(request: HttpRequest, approval_id: int) -> HttpResponse:
+    """An order waiting for the owner's yes: the exact order, its value, margin and charges, Approve / Decline.
+
+    Only this page decides, and only on a POST from the owner's signed-in session (CSRF-checked by Django's
+    middleware); an API token never reaches it (`login_required` knows only the session)."""
+    item = _approval_or_404(request, approval_id)
+    if request.method == "POST":
+        decision = request.POST.get("decision")
+        if decision not in ("approve", "decline"):
+            messages.error(request, "Choose Approve or Decline.")
+            return redirect("approval", approval_id=item.pk)
+        try:
+            item = approvals.approval_decide(approval=item, user=request.user, approve=decision == "approve")
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return redirect("approval", approval_id=item.pk)
+        if item.status == Approval.Status.APPROVED:
+            messages.success(request, f"Approved and sent to Kite: order {item.order_id}.")
+        elif item.status == Approval.Status.DECLINED:
+            messages.success(request, "Declined: nothing was sent.")
+        else:
+            messages.error(request, f"Approved, but not sent: {item.error}")
+        return redirect("approval", approval_id=item.pk)
+    if request.method != "GET":
+        return HttpResponse(status=405)
+    preview, preview_error = None, ""
+    tool = TOOLS.get(item.tool)
+    preview_tool = tool.write.preview if tool is not None and tool.write is not None else None
+    if item.status == Approval.Status.PENDING and preview_tool:
+        try:
+            preview = tool_execute(user=request.user, tool_name=preview_tool, arguments=item.arguments, path="web")
+        except ServiceError as error:
+            preview_error = error.message
+    return render(request, "kite/approval.html", {"approval": item, "preview": preview,
+                                                  "preview_error": preview_error})

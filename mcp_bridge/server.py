@@ -41,7 +41,6 @@ from kite.errors import (
     ConfirmationAbandoned,
     ConfirmationFailed,
     ConfirmationTimeout,
-    ConfirmationUnavailable,
     InternalError,
     InvalidInput,
     NotConfirmed,
@@ -62,6 +61,7 @@ SERVER_NAME = "kite-desk"
 PATH = "mcp"  # OrderAudit.Path.MCP
 CONFIRM_KEY = "confirm_order"  # the input request's key in the 2026-07-28 round trip
 CONFIRM_TIMEOUT_SECONDS = 600.0  # how long a confirmation may wait for the human
+URL_OPEN_TIMEOUT_SECONDS = 30.0  # how long to wait for a client to answer "open the approval page"
 PENDING_TTL_SECONDS = 900.0  # how long a 2026-07-28 confirmation token stays valid
 DB_THREADS = 4  # Django's threads: at most this many tool calls touch the database (and Kite) at once
 
@@ -69,8 +69,10 @@ INSTRUCTIONS = (
     "Kite Desk: the user's Zerodha Kite accounts (or paper-trading sandbox accounts). Start with list_accounts "
     "to see the accounts this server may use and whether each is connected. A tool that answers session_expired "
     "needs a fresh Kite login: call `login` and give the user the URL. Orders (place_order, modify_order, "
-    "cancel_order) need trading enabled on the account, and the user confirms each one in the client before "
-    "anything is sent; a declined order was not sent - do not retry it unless asked."
+    "cancel_order) need trading enabled on the account, and the user confirms each one before anything is sent: in "
+    "the client when it can ask, else on the web app's approval page (the tool answers awaiting_approval with "
+    "approve_url; get_approval tells the outcome). A declined order was not sent - do not retry it unless asked. "
+    "preview_order shows an order's value, margin, charges and guardrails without placing it."
 )
 
 
@@ -201,6 +203,8 @@ class KiteMcp:
                 return _ok(await self._db(lambda: _run(self._prepare(tool, arguments))))
             call = await self._db(self._prepare, tool, arguments)
             if call.account is not None and call.account.confirm_orders:
+                if not _can_ask(ctx.session.client_capabilities):
+                    return _ok(await self._await_approval(ctx, call))
                 pending = await self._confirm(ctx, params, call)
                 if pending is not None:
                     return pending
@@ -232,11 +236,6 @@ class KiteMcp:
     async def _confirm(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, call: Any
                        ) -> types.InputRequiredResult | None:
         """None when the human confirmed this exact order; InputRequiredResult to ask (2026-07-28); else raises."""
-        if not _can_ask(ctx.session.client_capabilities):
-            await self._refuse(call, ConfirmationUnavailable(
-                "This MCP client cannot ask you to confirm orders (it declared no form elicitation), so nothing was "
-                "sent. Use a client that supports elicitation, or turn off confirm_orders on the account in Kite "
-                "Desk."), "refused")
         message = confirm.describe(call)
         if ctx.session.can_send_request:
             answer = await self._ask_now(ctx, call, message)
@@ -271,6 +270,21 @@ class KiteMcp:
                                                      f"{CONFIRM_TIMEOUT_SECONDS:g} s, so nothing was sent."), "refused")
         raise AssertionError("unreachable")
 
+    async def _await_approval(self, ctx: ServerRequestContext[Any], call: Any) -> dict[str, Any]:
+        """A client that cannot ask the human: the write waits for the human's Approve in the web app. Nothing is
+        sent now. A client that declares URL-mode elicitation is also asked to open the approval page."""
+        waiting = await self._db(_approval_create, call)
+        elicitation = ctx.session.client_capabilities.elicitation if ctx.session.client_capabilities else None
+        if elicitation is not None and elicitation.url is not None and ctx.session.can_send_request:
+            with anyio.move_on_after(URL_OPEN_TIMEOUT_SECONDS):
+                try:
+                    await ctx.session.elicit_url(f"Approve or decline in Kite Desk: {waiting['summary']}",
+                                                 waiting["approve_url"], f"kite-desk-approval-{waiting['approval_id']}",
+                                                 related_request_id=ctx.request_id)
+                except (MCPError, ValidationError) as exc:
+                    log.info("The client did not open the approval page: %s", exc)
+        return waiting
+
     def _ask_by_round_trip(self, call: Any, message: str) -> types.InputRequiredResult:
         now = time.monotonic()
         for token in [t for t, p in self._pending.items() if p.expires <= now]:
@@ -293,6 +307,19 @@ class KiteMcp:
         """Audit that the write was not sent (path mcp), then raise the error for the model."""
         await self._db(_refuse_sync, call, error, outcome)
         raise error
+
+
+def _approval_create(call: Any) -> dict[str, Any]:
+    from kite.services.approvals import approval_create, approval_json
+
+    approval = approval_json(approval_create(call=call))
+    return {
+        "status": "awaiting_approval", "approval_id": approval["id"], "approve_url": approval["approve_url"],
+        "expires_at": approval["expires_at"], "summary": approval["summary"],
+        "next": "Nothing was sent. This client cannot ask the user to confirm, so the order waits for their "
+                "Approve in the Kite Desk web app: give them approve_url. get_approval shows what they decided; "
+                "do not place the order again meanwhile.",
+    }
 
 
 def _run(call: Any) -> Any:

@@ -32,13 +32,14 @@ from kite.errors import (
     from_kite,
 )
 from kite.models import OrderAudit
+from kite.services.guardrails import guardrails_check
 from kite.services.sessions import session_mark_expired
-from kite.tools import Args, RateClass, Tool, get_tool, to_json
+from kite.tools import Args, Exposure, RateClass, Tool, get_tool, to_json
 
 log = logging.getLogger(__name__)
 # Columns needed to serve a call from a cached client: nothing encrypted, nothing decrypted.
 LIGHT_FIELDS = ("id", "user_id", "name", "environment", "session_version", "token_expires_at", "kite_user_id",
-                "trading_enabled", "confirm_orders")
+                "trading_enabled", "confirm_orders", "max_order_value", "max_orders_per_day")
 
 
 @dataclass
@@ -64,6 +65,16 @@ class _Context:
         return instruments.instrument_index(self._client().root,
                                             lambda: self.call("instruments", rate_class="other"))
 
+    def last_price(self, instrument: str) -> float | None:
+        """Kite's last price of one instrument, or None when Kite could not say."""
+        try:
+            answer = self.call("ltp", [instrument], rate_class="quote") or {}
+        except (KiteError, ServiceError) as exc:
+            log.info("No last price for %s: %s", instrument, exc)
+            return None
+        price = (answer.get(instrument) or {}).get("last_price")
+        return float(price) if isinstance(price, (int, float)) else None
+
 
 @dataclass
 class ToolCall:
@@ -85,13 +96,27 @@ class ToolCall:
         """The write in one sentence, as the human is asked and the audit log keeps it ("" for a read)."""
         return self.tool.summary(self.args, self.account) if self.tool.write else ""
 
+    @property
+    def exposure(self) -> Exposure | None:
+        """The new order this call would place, if any (guardrails apply to it)."""
+        opens = self.tool.write.opens if self.tool.write else None
+        return opens(self.args) if opens is not None else None
+
+
+def _check_guardrails(call: ToolCall, ctx: _Context) -> None:
+    exposure = call.exposure
+    if exposure is not None and call.account is not None:
+        guardrails_check(account=call.account, exposure=exposure,
+                         last_price=lambda: ctx.last_price(exposure.instrument))
+
 
 def _audit(*, user: AbstractBaseUser, path: str, tool: Tool, arguments: Any, outcome: str,
            account: Account | None = None, summary: str = "", created_id: str = "",
-           error: ServiceError | None = None) -> None:
+           error: ServiceError | None = None, exposure: Exposure | None = None) -> None:
     OrderAudit.objects.create(
         user=user, username=user.get_username(), path=path, account=account,
         account_name=account.name if account else "", tool=tool.name, summary=summary,
+        order_key=exposure.key if exposure is not None else "",
         arguments=to_json(arguments) if isinstance(arguments, dict) else {"raw": repr(arguments)[:500]},
         outcome=outcome, order_id=created_id, error_type=error.type if error else "",
         message=error.message if error else "",
@@ -120,17 +145,24 @@ def tool_call_prepare(*, user: AbstractBaseUser, tool_name: Any, arguments: Any,
                                       "trading in the account's settings first.")
             if tool.needs_session and (account.token_expires_at is None or account.token_expires_at <= timezone.now()):
                 raise SessionExpired(account.name)
+        call = ToolCall(tool=tool, args=args, account=account, user=user, path=path, account_ids=account_ids)
+        _check_guardrails(call, _context(call))  # before anyone is asked; again just before sending
     except ServiceError as error:
         if tool.write:
             _audit(user=user, path=path, tool=tool, arguments=arguments, outcome=OrderAudit.Outcome.REFUSED,
                    account=account, summary=tool.summary(args, account) if args is not None else "", error=error)
         raise
-    return ToolCall(tool=tool, args=args, account=account, user=user, path=path, account_ids=account_ids)
+    return call
 
 
-def tool_call_refuse(call: ToolCall, error: ServiceError, *, outcome: str = OrderAudit.Outcome.DECLINED
-                     ) -> ServiceError:
-    """Record that a prepared write was not sent (e.g. the human declined) and return the error to raise."""
+def _context(call: ToolCall) -> _Context:
+    return _Context(tool=call.tool, user=call.user, account=call.account, account_ids=call.account_ids)
+
+
+def tool_call_refuse(call: ToolCall, error: ServiceError | None, *, outcome: str = OrderAudit.Outcome.DECLINED
+                     ) -> ServiceError | None:
+    """Record that a prepared write was not sent (the human declined; it waits for approval) and return the
+    error to raise, if any."""
     _audit(user=call.user, path=call.path, tool=call.tool, arguments=call.arguments, outcome=outcome,
            account=call.account, summary=call.summary, error=error)
     return error
@@ -139,8 +171,13 @@ def tool_call_refuse(call: ToolCall, error: ServiceError, *, outcome: str = Orde
 def tool_call_run(call: ToolCall) -> Any:
     """Send the call to Kite once (writes are never retried) and return what Kite returned, as JSON."""
     tool, account = call.tool, call.account
+    ctx = _context(call)
     try:
-        ctx = _Context(tool=tool, user=call.user, account=account, account_ids=call.account_ids)
+        _check_guardrails(call, ctx)
+    except ServiceError as error:
+        tool_call_refuse(call, error, outcome=OrderAudit.Outcome.REFUSED)
+        raise
+    try:
         try:
             result = _run_with_read_retries(call, ctx)
         except KiteError as exc:
@@ -157,13 +194,13 @@ def tool_call_run(call: ToolCall) -> Any:
         if tool.write:
             outcome = OrderAudit.Outcome.UNKNOWN if isinstance(error, OutcomeUnknown) else OrderAudit.Outcome.FAILED
             _audit(user=call.user, path=call.path, tool=tool, arguments=call.arguments, outcome=outcome,
-                   account=account, summary=call.summary, error=error)
+                   account=account, summary=call.summary, error=error, exposure=call.exposure)
         raise
     data = to_json(result)
     if tool.write:
         created = data.get(tool.write.creates, "") if isinstance(data, dict) else ""
         _audit(user=call.user, path=call.path, tool=tool, arguments=call.arguments, outcome=OrderAudit.Outcome.SENT,
-               account=account, summary=call.summary, created_id=str(created or ""))
+               account=account, summary=call.summary, created_id=str(created or ""), exposure=call.exposure)
     return data
 
 

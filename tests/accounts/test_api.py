@@ -11,7 +11,7 @@ from accounts.models import Account
 from tests.factories import AccountFactory
 
 READ_KEYS = {"id", "name", "environment", "api_key_hint", "has_api_secret", "status", "kite_user_id",
-             "token_expires_at", "trading_enabled", "confirm_orders"}
+             "token_expires_at", "trading_enabled", "confirm_orders", "max_order_value", "max_orders_per_day"}
 
 
 def create(client, **body):

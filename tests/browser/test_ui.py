@@ -118,7 +118,8 @@ def test_sign_in_add_connect_watch_the_portfolio_move_and_sign_out(app_url, kite
         # Orders: today's orders and trades, and the audit log.
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders").click()
         expect(page.locator(f'tr[data-order-id="{order["order_id"]}"]')).to_be_visible()
-        expect(page.locator("table.audit")).to_contain_text("BUY 1 × NSE:INFY, MARKET, product CNC")
+        expect(page.locator("table.audit")).to_contain_text(
+            "BUY 1 × NSE:INFY, MARKET, market protection automatic (-1)")
         screenshot(page, "orders")
 
         # Sign out.

@@ -158,7 +158,8 @@ def test_tools_are_listed_with_schemas(api_client):
     tools = {t["name"]: t for t in api_client.get("/api/kite/tools").json()}
     assert {"get_profile", "get_margins", "get_holdings", "get_positions", "get_orders", "get_order_history",
             "get_trades", "get_quotes", "get_ohlc", "get_ltp", "get_historical_data", "search_instruments",
-            "place_order", "modify_order", "cancel_order", "list_accounts", "login"} == set(tools)
+            "place_order", "modify_order", "cancel_order", "list_accounts", "login", "preview_order",
+            "get_approval"} == set(tools)
     assert tools["place_order"]["read_only"] is False and tools["get_holdings"]["read_only"] is True
     assert tools["get_quotes"]["input_schema"]["properties"]["instruments"]["type"] == "array"
 

@@ -222,7 +222,8 @@ def test_orders_page_shows_todays_orders_trades_and_the_audit_entry(client, user
         "quantity": 2, "product": "CNC", "order_type": "MARKET"})
     page = client.get(f"/orders/?account={web_connected.id}").content.decode()
     assert f'data-order-id="{placed["order_id"]}"' in page
-    assert "BUY 2 × NSE:INFY, MARKET, product CNC" in page and "sent to Kite" in page
+    assert "BUY 2 × NSE:INFY, MARKET, market protection automatic (-1), product CNC" in page
+    assert "sent to Kite" in page
     orders = tool_execute(user=user, tool_name="get_orders", arguments={"account_id": web_connected.id})
     if orders[-1]["status"] == "COMPLETE":
         assert re.search(r'data-trade-id="[^"]+"', page)

@@ -69,9 +69,9 @@ def test_an_order_that_gets_a_429_is_not_retried(user, strict_account, settings,
     order = {"account_id": strict_account.id, "exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
              "quantity": 1, "product": "CNC", "order_type": "MARKET"}
     outcomes = []
-    for _ in range(12):  # Kite allows 10 orders a second
+    for n in range(12):  # Kite allows 10 orders a second (each a different quantity: no duplicate guardrail)
         try:
-            tool_execute(user=user, tool_name="place_order", arguments=order)
+            tool_execute(user=user, tool_name="place_order", arguments=order | {"quantity": n + 1})
             outcomes.append("sent")
         except ServiceError as error:
             outcomes.append(error.status)

@@ -111,10 +111,12 @@ def test_search_is_fast_enough_to_index_a_full_kite_master():
 
 def test_every_tool_has_a_schema_that_requires_account_id_and_forbids_unknown_keys():
     for tool in TOOLS.values():
-        if tool.name != "list_accounts":  # the one tool about all of your accounts
+        assert tool.needs_account == ("account_id" in tool.input_schema["properties"]), tool.name
+        if tool.needs_account:
             assert "account_id" in tool.input_schema["required"], tool.name
         assert tool.input_schema.get("additionalProperties") is False, tool.name
-    assert "account_id" not in TOOLS["list_accounts"].input_schema["properties"]
+    # The tools about all of your accounts, or about one approval, take none.
+    assert {t.name for t in TOOLS.values() if not t.needs_account} == {"list_accounts", "get_approval"}
     assert {t.name for t in TOOLS.values() if not t.read_only} == {"place_order", "modify_order", "cancel_order"}
 
 

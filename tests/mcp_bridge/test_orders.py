@@ -76,16 +76,6 @@ def test_order_the_human_does_not_confirm_is_not_sent(server_env, paper, mcp, ki
     assert audits() == [("mcp", "place_order", "declined", kind)]
 
 
-def test_client_without_elicitation_is_refused_without_being_asked(server_env, paper, mcp, kite_settings):
-    account = paper()
-    with mcp(server_env(user="alice")) as session:  # no callback: the client declares no elicitation
-        text, error = session.error("place_order", order(account))
-    # Asking anyway would have failed in the client ("confirmation_failed"): the capability was checked first.
-    assert error["type"] == "confirmation_unavailable" and "nothing was sent" in text
-    assert sandbox_orders(kite_settings, account) == []
-    assert audits() == [("mcp", "place_order", "refused", "confirmation_unavailable")]
-
-
 def test_trading_disabled_is_refused_before_anyone_is_asked(server_env, paper, mcp, kite_settings):
     account = paper(trading=False)
     human = accept()
@@ -133,6 +123,7 @@ def test_2026_protocol_asks_through_the_input_required_round_trip(server_env, pa
 def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, paper, kite_settings):
     account = paper()
     yes = {"confirm_order": types.ElicitResult(action="accept", content={"confirm": True})}
+    no = {"confirm_order": types.ElicitResult(action="decline")}
 
     async def scenario() -> list[types.CallToolResult | types.InputRequiredResult]:
         async with stdio_client(server_parameters(server_env(user="alice"))) as (read, write), \
@@ -144,15 +135,18 @@ def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, 
                 return await session.call_tool("place_order", arguments, input_responses=answers,
                                                request_state=state, allow_input_required=True)
             asked = await call(order(account), None)
-            sent = await call(order(account), asked.request_state, yes)
-            replayed = await call(order(account), asked.request_state, yes)
+            declined = await call(order(account), asked.request_state, no)
+            replayed = await call(order(account), asked.request_state, yes)  # that question was answered
             switched = await call(order(account, quantity=50), replayed.request_state, yes)
-            return [asked, sent, replayed, switched]
+            sent = await call(order(account, quantity=50), switched.request_state, yes)
+            return [asked, declined, replayed, switched, sent]
 
-    asked, sent, replayed, switched = anyio.run(scenario)
+    asked, declined, replayed, switched, sent = anyio.run(scenario)
     assert isinstance(asked, types.InputRequiredResult) and "confirm_order" in asked.input_requests
-    assert isinstance(sent, types.CallToolResult) and not sent.is_error
-    assert isinstance(replayed, types.InputRequiredResult)  # the same answer again: asked afresh, not sent
+    assert isinstance(declined, types.CallToolResult) and declined.structured_content["error"]["type"] == \
+        "order_declined"
+    assert isinstance(replayed, types.InputRequiredResult)  # a yes to a used question: asked afresh, not sent
     assert isinstance(switched, types.InputRequiredResult)  # a yes to 3 shares is no yes to 50
     assert "BUY 50" in switched.input_requests["confirm_order"].params.message
+    assert isinstance(sent, types.CallToolResult) and not sent.is_error, sent
     assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [sent.structured_content["order_id"]]

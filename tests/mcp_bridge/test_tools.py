@@ -58,6 +58,8 @@ def test_every_read_tool_answers_from_the_sandbox_as_structured_content(server_e
         "get_historical_data": {"instrument": "NSE:INFY", "interval": "day",
                                 "from_date": (day - timedelta(days=30)).isoformat(), "to_date": day.isoformat()},
         "search_instruments": {"query": "INFY", "exchange": "NSE"},
+        "preview_order": {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": 1,
+                          "product": "CNC", "order_type": "LIMIT", "price": 1000.0},
     }
     # The order history of an order the sandbox knows: one placed straight at the sandbox.
     with mcp(server_env(user="alice")) as session:
@@ -85,6 +87,7 @@ def test_every_read_tool_answers_from_the_sandbox_as_structured_content(server_e
     assert candles and {"date", "open", "high", "low", "close", "volume"} <= set(candles[0])
     assert (data["search_instruments"]["result"][0]["tradingsymbol"]) == "INFY"
     assert data["get_order_history"]["result"][-1]["order_id"] == order_id
+    assert data["preview_order"]["order_value"] == 1000.0 and data["preview_order"]["guardrails"]["ok"] is True
 
 
 def _sandbox_order(account) -> str:
