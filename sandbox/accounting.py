@@ -143,3 +143,123 @@ def order_margin(inst: Instrument, product: str, transaction_type: str, quantity
     growth = max(0, abs(after) - abs(position_quantity))
     rate = SPAN_RATE + EXPOSURE_RATE if inst.is_future else MIS_EQUITY_MARGIN
     return rate * growth * order_price
+
+
+# --- margin calculator (POST /margins/orders, /margins/basket) -------------------------------------------
+
+@dataclass(frozen=True)
+class LegMargin:
+    """One margin object's figures: what an order (or a basket) blocks, by kind."""
+
+    span: Decimal = ZERO
+    exposure: Decimal = ZERO
+    option_premium: Decimal = ZERO
+    var: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.span + self.exposure + self.option_premium + self.var
+
+    def __add__(self, other: LegMargin) -> LegMargin:
+        return LegMargin(self.span + other.span, self.exposure + other.exposure,
+                         self.option_premium + other.option_premium, self.var + other.var)
+
+
+def leg_margin(inst: Instrument, product: str, transaction_type: str, quantity: int, order_price: Decimal,
+               underlying_price: Decimal) -> LegMargin:
+    """What one order blocks on a flat book, by kind: the same rates as `order_margin` (a CNC buy its
+    value as VAR, MIS equity 20% as VAR, futures SPAN 10% + exposure 3% of the value, a short option
+    SPAN + exposure on the underlying's value, a long option its premium)."""
+    if inst.is_option:
+        if transaction_type == "BUY":
+            return LegMargin(option_premium=quantity * order_price)
+        return LegMargin(span=SPAN_RATE * quantity * underlying_price,
+                         exposure=EXPOSURE_RATE * quantity * underlying_price)
+    if inst.is_future:
+        return LegMargin(span=SPAN_RATE * quantity * order_price, exposure=EXPOSURE_RATE * quantity * order_price)
+    if product == "CNC":
+        return LegMargin(var=quantity * order_price if transaction_type == "BUY" else ZERO)
+    return LegMargin(var=MIS_EQUITY_MARGIN * quantity * order_price)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A derivative position (or order) for the spread model: signed quantity, its price (premium or
+    future price) and the underlying's price."""
+
+    inst: Instrument
+    quantity: int
+    price: Decimal
+    underlying_price: Decimal
+
+
+def _take(pool: list[list], wanted: int) -> list[tuple[Decimal, int]]:
+    """Take up to `wanted` units from a pool of [price-or-strike, units] (in the pool's order)."""
+    taken = []
+    for item in pool:
+        if not wanted:
+            break
+        units = min(item[1], wanted)
+        if units:
+            item[1] -= units
+            wanted -= units
+            taken.append((item[0], units))
+    return taken
+
+
+def hedged_margin(legs: list[Leg]) -> LegMargin:
+    """SPAN and exposure of F&O positions with the spread benefit, in a simple model of SPAN offsets.
+
+    Per underlying, after netting each contract: a short call is covered first by long calls (the
+    lowest strikes first), then by long futures; a short put by long puts (the highest strikes
+    first), then by short futures. A short option covered by a long option blocks only the spread's
+    largest loss (the strike difference, when it is a loss, at most its naked margin); one covered
+    by a future blocks nothing beyond the future's own margin. Then a future is protected by long
+    options left over (a long future by puts, a short one by calls): its SPAN becomes the largest
+    loss down to the strike, exposure stays. Anything uncovered blocks what it blocks alone
+    (`leg_margin`). Premiums are not here: the caller nets them."""
+    by_token: dict[int, Leg] = {}
+    for leg in legs:
+        if not leg.inst.is_derivative:
+            continue
+        known = by_token.get(leg.inst.instrument_token)
+        quantity = leg.quantity + (known.quantity if known else 0)
+        by_token[leg.inst.instrument_token] = Leg(leg.inst, quantity, leg.price, leg.underlying_price)
+    groups: dict[int, list[Leg]] = {}
+    for leg in by_token.values():
+        if leg.quantity:
+            groups.setdefault(leg.inst.underlying_token, []).append(leg)
+    span = exposure = ZERO
+    for group in groups.values():
+        long_calls = sorted(([dec(g.inst.strike), g.quantity] for g in group
+                             if g.inst.instrument_type == "CE" and g.quantity > 0), key=lambda x: x[0])
+        long_puts = sorted(([dec(g.inst.strike), g.quantity] for g in group
+                            if g.inst.instrument_type == "PE" and g.quantity > 0), key=lambda x: -x[0])
+        long_futures = [[g.price, g.quantity] for g in group if g.inst.is_future and g.quantity > 0]
+        short_futures = [[g.price, -g.quantity] for g in group if g.inst.is_future and g.quantity < 0]
+        for g in group:
+            if not (g.inst.is_option and g.quantity < 0):
+                continue
+            units, strike = -g.quantity, dec(g.inst.strike)
+            call = g.inst.instrument_type == "CE"
+            naked = (SPAN_RATE + EXPOSURE_RATE) * g.underlying_price
+            for long_strike, covered in _take(long_calls if call else long_puts, units):
+                loss = max(ZERO, (long_strike - strike) if call else (strike - long_strike))
+                span += min(loss, naked) * covered
+                units -= covered
+            units -= sum(covered for _, covered in _take(long_futures if call else short_futures, units))
+            span += SPAN_RATE * units * g.underlying_price
+            exposure += EXPOSURE_RATE * units * g.underlying_price
+        # Futures keep their whole margin, except the SPAN of units (not already covering a short
+        # option) that a long option left over protects.
+        for g in group:
+            if g.inst.is_future:
+                units = abs(g.quantity)
+                exposure += EXPOSURE_RATE * units * g.price
+                span += SPAN_RATE * units * g.price
+        for free, protection, is_long in ((long_futures, long_puts, True), (short_futures, long_calls, False)):
+            for price, units in free:
+                for strike, covered in _take(protection, units):
+                    loss = max(ZERO, (price - strike) if is_long else (strike - price))
+                    span -= (SPAN_RATE * price - min(loss, SPAN_RATE * price)) * covered
+    return LegMargin(span=span, exposure=exposure)

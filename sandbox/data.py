@@ -73,6 +73,11 @@ FNO_UNDERLYINGS: dict[str, tuple[str, int, int, bool]] = {
     "BANKNIFTY": ("NIFTY BANK", 35, 1000, False),
 }
 
+# NSE's quantity freeze limits for index derivatives (units per order; a larger order is rejected by
+# the exchange, so Kite's autoslice splits it). Source: NSE circular of 31 October 2025, effective
+# 3 November 2025 (NIFTY 1800, BANKNIFTY 600). Stocks have no freeze quantity in the sandbox.
+FREEZE_QUANTITIES: dict[str, int] = {"NIFTY": 1800, "BANKNIFTY": 600}
+
 # A newcomer's portfolio: (exchange, tradingsymbol, quantity), bought at past prices.
 DEFAULT_HOLDINGS: tuple[tuple[str, str, int], ...] = (
     ("NSE", "INFY", 10),

@@ -54,6 +54,9 @@ class PaperUser(models.Model):
     # Up to when open orders have been evaluated against the price path.
     synced_at = models.DateTimeField()
     open_orders = models.PositiveIntegerField(default=0)
+    # Brokerage and statutory charges of the book day's fills (to the paisa): they count against the
+    # margins at once and leave the cash at the day's settlement, as on Zerodha's contract note.
+    charges_today = models.DecimalField(**MONEY, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -70,6 +73,8 @@ class App(models.Model):
     api_secret = models.CharField(max_length=64)
     redirect_url = models.URLField(max_length=500)
     user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="apps")
+    # The static IPs orders must come from (Kite since 2026-04-01); empty: any address.
+    allowed_ips = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -126,7 +131,10 @@ class Order(models.Model):
     status_message = models.TextField(blank=True, default="")
     status_message_raw = models.TextField(blank=True, default="")
     tag = models.CharField(max_length=20, blank=True, default="")
-    market_protection = models.IntegerField(default=0)
+    # Tags Kite itself adds after the user's own: "mktp", "mktp:2.00", "autoslice", "autoslice:<id>".
+    system_tags = models.JSONField(default=list, blank=True)
+    # As sent: -1 automatic, 0 none, or a percentage up to 100.
+    market_protection = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0"))
     modified = models.BooleanField(default=False)
     modification_count = models.PositiveIntegerField(default=0)
     triggered = models.BooleanField(default=False)
@@ -172,6 +180,8 @@ class Trade(models.Model):
     transaction_type = models.CharField(max_length=4)
     quantity = models.PositiveIntegerField()
     price = models.DecimalField(**MONEY)
+    # What the fill cost in brokerage and statutory charges (sandbox.charges), to the paisa.
+    charges = models.DecimalField(**MONEY, default=Decimal("0"))
     fill_timestamp = models.DateTimeField()
     book_day = models.DateField()
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from sandbox import accounting as acc
+from sandbox import charges as fees
 from sandbox import pricing
 from sandbox.accounting import ZERO, dec
 from sandbox.clock import IST, SESSION_MINUTES, book_day, is_trading_day, kite_timestamp, session_open
@@ -358,4 +361,194 @@ def _day_candles(inst: Instrument, day: dt.date, step: int, start: dt.datetime, 
         oi = pricing.open_interest(inst, moment) if with_oi else None
         out.append(_candle(moment, values[0], max(values), min(values), values[-1],
                            path.volume[last] - path.volume[first], oi))
+    return out
+
+
+# --- margin calculator and virtual contract note -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class _OrderItem:
+    """One element of a margin or charges request's JSON array, validated."""
+
+    exchange: str
+    tradingsymbol: str
+    transaction_type: str
+    variety: str
+    product: str
+    order_type: str
+    quantity: int
+    price: Decimal
+    trigger_price: Decimal
+
+
+def _item_number(raw: dict, name: str, position: int, *, whole: bool = False) -> Decimal:
+    value = raw.get(name, 0)
+    if value in (None, ""):
+        value = 0
+    if isinstance(value, bool):
+        raise InputError(f"Invalid `{name}` in order {position}: expected a number.")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise InputError(f"Invalid `{name}` {value!r} in order {position}: expected a number.") from None
+    if not number.is_finite() or number < 0 or (whole and number != number.to_integral_value()):
+        kind = "a whole number" if whole else "a number"
+        raise InputError(f"Invalid `{name}` {value!r} in order {position}: expected {kind}, 0 or more.")
+    return number
+
+
+def _order_item(raw: dict, position: int, *, price_field: str = "price") -> _OrderItem:
+    def text(name: str, choices: tuple[str, ...] | None = None, default: str = "") -> str:
+        value = str(raw.get(name) or default).strip()
+        value = value.lower() if name == "variety" else value.upper()
+        if not value:
+            raise InputError(f"Missing `{name}` in order {position}.")
+        if choices and value not in choices:
+            raise InputError(f"Invalid `{name}` {raw.get(name)!r} in order {position}: "
+                             f"use one of {', '.join(choices)}.")
+        return value
+
+    quantity = _item_number(raw, "quantity", position, whole=True)
+    if not 0 < quantity <= 10_000_000:
+        raise InputError(f"Invalid `quantity` in order {position}: from 1 to 10000000.")
+    return _OrderItem(
+        exchange=text("exchange", ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD")),
+        tradingsymbol=text("tradingsymbol"),
+        transaction_type=text("transaction_type", ("BUY", "SELL")),
+        variety=text("variety", default="regular"),
+        product=text("product", ("CNC", "NRML", "MIS", "MTF", "CO", "BO")),
+        order_type=text("order_type", ("MARKET", "LIMIT", "SL", "SL-M"), default="MARKET"),
+        quantity=int(quantity),
+        price=_item_number(raw, price_field, position),
+        trigger_price=_item_number(raw, "trigger_price", position),
+    )
+
+
+def _listed(item: _OrderItem, position: int, now: dt.datetime) -> Instrument:
+    inst = instrument_by_key(f"{item.exchange}:{item.tradingsymbol}", book_day(now))
+    if inst is None or inst.is_index:
+        raise InputError(f"Order {position}: {item.exchange}:{item.tradingsymbol} is not an instrument the sandbox "
+                         "lists (or it has expired).")
+    return inst
+
+
+def _margin_price(item: _OrderItem, inst: Instrument, now: dt.datetime) -> Decimal:
+    """The price a margin is reckoned at: the order's limit, an SL-M's trigger, else the last price."""
+    if item.order_type in ("LIMIT", "SL") and item.price > 0:
+        return item.price
+    if item.order_type == "SL-M" and item.trigger_price > 0:
+        return item.trigger_price
+    return dec(pricing.price_at(inst, now))
+
+
+def _underlying_price(inst: Instrument, now: dt.datetime) -> Decimal:
+    underlying = instrument_by_token(inst.underlying_token) if inst.is_derivative else None
+    return dec(pricing.price_at(underlying, now)) if underlying else ZERO
+
+
+def _item_charges(item: _OrderItem, instrument_type: str, price: Decimal) -> fees.Charges:
+    segment = fees.segment_for(exchange=item.exchange, instrument_type=instrument_type, product=item.product)
+    return fees.order_charges(segment=segment, exchange=item.exchange, transaction_type=item.transaction_type,
+                              quantity=item.quantity, price=price)
+
+
+def _margin_object(m: acc.LegMargin, charges: fees.Charges, *, inst: Instrument | None = None,
+                   leverage: int = 0, compact: bool = False) -> dict:
+    """Kite's margin object (`order_margins.json`); for a basket's initial/final, `inst` is None and
+    type, tradingsymbol and exchange are empty. Compact: type, tradingsymbol, exchange and total."""
+    head = {"type": ("commodity" if inst.exchange == "MCX" else "equity") if inst else "",
+            "tradingsymbol": inst.tradingsymbol if inst else "", "exchange": inst.exchange if inst else ""}
+    if compact:
+        return {**head, "total": float(m.total)}
+    return {**head, "span": float(m.span), "exposure": float(m.exposure), "option_premium": float(m.option_premium),
+            "additional": 0, "bo": 0, "cash": 0, "var": float(m.var), "pnl": {"realised": 0, "unrealised": 0},
+            "leverage": leverage, "charges": fees.charges_payload(charges), "total": float(m.total)}
+
+
+@dataclass(frozen=True)
+class _PricedOrder:
+    item: _OrderItem
+    inst: Instrument
+    price: Decimal
+    margin: acc.LegMargin
+    charges: fees.Charges
+
+
+def _priced(orders: list[dict], now: dt.datetime) -> list[_PricedOrder]:
+    out = []
+    for position, raw in enumerate(orders, start=1):
+        item = _order_item(raw, position)
+        inst = _listed(item, position, now)
+        price = _margin_price(item, inst, now)
+        margin = acc.leg_margin(inst, item.product, item.transaction_type, item.quantity, price,
+                                _underlying_price(inst, now))
+        out.append(_PricedOrder(item, inst, price, margin, _item_charges(item, inst.instrument_type, price)))
+    return out
+
+
+def _leverage(p: _PricedOrder) -> int:
+    return 5 if not p.inst.is_derivative and p.item.product == "MIS" else 1  # 20% intraday margin
+
+
+def order_margins_payload(*, orders: list[dict], now: dt.datetime, compact: bool = False) -> list[dict]:
+    """`POST /margins/orders`: each order's margin on its own (a flat book), with its charges."""
+    return [_margin_object(p.margin, p.charges, inst=p.inst, leverage=_leverage(p), compact=compact)
+            for p in _priced(orders, now)]
+
+
+def _position_legs(user: PaperUser, now: dt.datetime) -> list[acc.Leg]:
+    legs = []
+    for pos in read_book(user).positions.values():
+        inst = instrument_by_token(pos.instrument_token)
+        if inst is not None and inst.is_derivative and pos.quantity:
+            legs.append(acc.Leg(inst, pos.quantity, dec(pricing.price_at(inst, now)), _underlying_price(inst, now)))
+    return legs
+
+
+def basket_margins_payload(*, user: PaperUser, orders: list[dict], now: dt.datetime, consider_positions: bool,
+                           compact: bool = False) -> dict:
+    """`POST /margins/basket`: `initial` is the sum of the orders' own margins; `final` is what the
+    basket blocks as a whole, with the spread benefit of hedged F&O legs (`accounting.hedged_margin`)
+    and net option premium (paid less received, as Kite shows it); with consider_positions, what
+    the basket adds to the open F&O positions' margin (never below 0)."""
+    priced = _priced(orders, now)
+    initial = sum((p.margin for p in priced), acc.LegMargin())
+    legs = [acc.Leg(p.inst, p.item.quantity if p.item.transaction_type == "BUY" else -p.item.quantity, p.price,
+                    _underlying_price(p.inst, now)) for p in priced if p.inst.is_derivative]
+    hedged = acc.hedged_margin(legs)
+    if consider_positions:
+        held = _position_legs(user, now)
+        if held:
+            before, after = acc.hedged_margin(held), acc.hedged_margin(held + legs)
+            hedged = acc.LegMargin(span=max(ZERO, after.span - before.span),
+                                   exposure=max(ZERO, after.exposure - before.exposure))
+    premium = sum(((p.item.quantity * p.price) * (1 if p.item.transaction_type == "BUY" else -1)
+                   for p in priced if p.inst.is_option), ZERO)
+    var = sum((p.margin.var for p in priced), ZERO)
+    final = acc.LegMargin(span=hedged.span, exposure=hedged.exposure, option_premium=premium, var=var)
+    charges = sum((p.charges for p in priced[1:]), priced[0].charges)
+    return {
+        "initial": _margin_object(initial, fees.NO_CHARGES, compact=compact),
+        "final": _margin_object(final, fees.NO_CHARGES, compact=compact),
+        "orders": [_margin_object(p.margin, p.charges, inst=p.inst, leverage=_leverage(p), compact=compact)
+                   for p in priced],
+        "charges": fees.charges_payload(charges),
+    }
+
+
+def contract_note_payload(*, orders: list[dict], now: dt.datetime) -> list[dict]:
+    """`POST /charges/orders`: the virtual contract note of executed orders (their average_price),
+    by Zerodha's charges list (`sandbox.charges`). An instrument the sandbox does not list (MCX,
+    currency) is charged by the segment its exchange and symbol say."""
+    out = []
+    for position, raw in enumerate(orders, start=1):
+        item = _order_item(raw, position, price_field="average_price")
+        if item.price <= 0:
+            raise InputError(f"Invalid `average_price` in order {position}: the price it was executed at, above 0.")
+        inst = instrument_by_key(f"{item.exchange}:{item.tradingsymbol}", book_day(now))
+        kind = inst.instrument_type if inst else fees.instrument_type_of(item.exchange, item.tradingsymbol)
+        out.append({"transaction_type": item.transaction_type, "tradingsymbol": item.tradingsymbol,
+                    "exchange": item.exchange, "variety": item.variety, "product": item.product,
+                    "order_type": item.order_type, "quantity": item.quantity, "price": float(item.price),
+                    "charges": fees.charges_payload(_item_charges(item, kind, item.price))})
     return out

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 
-from sandbox.data import FNO_UNDERLYINGS, INDICES, NIFTY50
+from sandbox.data import FNO_UNDERLYINGS, FREEZE_QUANTITIES, INDICES, NIFTY50
 
 NSE_SEGMENT, NFO_SEGMENT, BSE_SEGMENT, INDICES_SEGMENT = 1, 2, 4, 9
 EXCHANGES = ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD")
@@ -42,6 +42,7 @@ class Instrument:
     expiry: dt.date | None = None
     strike: float = 0.0
     underlying_token: int = 0  # for derivatives: the index they are written on
+    freeze_quantity: int = 0  # the most one order may carry (0: no limit); see data.FREEZE_QUANTITIES
 
     @property
     def key(self) -> str:
@@ -66,6 +67,14 @@ class Instrument:
     @property
     def price_tick(self) -> float:
         return self.tick_size or 0.05
+
+    @property
+    def max_order_quantity(self) -> int:
+        """The largest whole number of lots within the freeze quantity (0: no limit)."""
+        if not self.freeze_quantity:
+            return 0
+        lot = max(self.lot_size, 1)
+        return self.freeze_quantity // lot * lot
 
 
 INDICES_SEGMENT_NAME = "INDICES"
@@ -141,7 +150,7 @@ def derivative(underlying: str, expiry: dt.date, kind: str, strike_index: int = 
         segment = "NFO-OPT"
     return Instrument(exchange_token * 256 + NFO_SEGMENT, exchange_token, symbol, underlying, "NFO", segment, kind,
                       0.05, lot, "", 0.0, exchange_token * 256 + NFO_SEGMENT, expiry, strike,
-                      index.instrument_token)
+                      index.instrument_token, FREEZE_QUANTITIES.get(underlying, 0))
 
 
 def decode_derivative(token: int) -> Instrument | None:

@@ -25,6 +25,9 @@ urlpatterns = [
     path("instruments/historical/<str:instrument_token>/<str:interval>", views.historical),
     re_path(r"^instruments/trigger_range(/.*)?$", views.unavailable),
     path("instruments/<str:exchange>", views.instruments),
+    path("margins/orders", views.margins_orders),
+    path("margins/basket", views.margins_basket),
+    path("charges/orders", views.charges_orders),
     re_path(r"^(session/refresh_token|user/profile/full|portfolio/holdings/.+|gtt|mf|margins|charges|alerts)"
             r"(/.*)?$", views.unavailable),
     path("connect/login", views.connect_login),

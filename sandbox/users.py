@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import string
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from sandbox import pricing
 from sandbox.accounting import dec
 from sandbox.clock import book_day, kite_timestamp, previous_trading_day, token_expiry
 from sandbox.data import DEFAULT_HOLDINGS, DEFAULT_STARTING_CASH
-from sandbox.errors import BAD_CHECKSUM, BAD_REQUEST_TOKEN, BAD_SESSION, InputError, TokenError
+from sandbox.errors import BAD_CHECKSUM, BAD_REQUEST_TOKEN, BAD_SESSION, InputError, PermissionDenied, TokenError
 from sandbox.models import AccessToken, App, Holding, PaperUser, RequestToken
 from sandbox.universe import instrument_by_key
 
@@ -98,16 +99,49 @@ def paper_user_create(*, now: dt.datetime, user_name: str = "", starting_cash: D
     return user
 
 
+def allowed_ips_clean(raw: list[str]) -> list[str]:
+    """The static IPs an app's orders must come from, as canonical addresses (at most a primary and
+    a secondary on Kite; the sandbox takes up to ten, for tests)."""
+    if len(raw) > 10:
+        raise InputError("Invalid `allowed_ips`: at most 10 addresses.")
+    out = []
+    for item in raw:
+        try:
+            out.append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError:
+            raise InputError(f"Invalid `allowed_ips` entry {item!r}: an IPv4 or IPv6 address.") from None
+    return out
+
+
 def app_create(*, now: dt.datetime, redirect_url: str | None = None, user_name: str = "",
-               starting_cash: Decimal | None = None, holdings: list[StartingHolding] | None = None) -> App:
-    """A new Kite Connect app (api_key, api_secret) and the paper user it logs in as."""
+               starting_cash: Decimal | None = None, holdings: list[StartingHolding] | None = None,
+               allowed_ips: list[str] | None = None, user_id: str | None = None) -> App:
+    """A new Kite Connect app (api_key, api_secret) and the paper user it logs in as: a new one, or
+    the existing `user_id` (one user, several apps: Kite's order limits are the user's)."""
     url = (redirect_url or default_redirect_url()).strip()
     if not (url.startswith("http://") or url.startswith("https://")) or len(url) > 500 or " " in url:
         raise InputError("Invalid `redirect_url`: an http:// or https:// URL.")
+    ips = allowed_ips_clean(allowed_ips or [])
     with transaction.atomic():
-        user = paper_user_create(now=now, user_name=user_name, starting_cash=starting_cash, holdings=holdings)
+        if user_id is not None:
+            if user_name or starting_cash is not None or holdings is not None:
+                raise InputError("With `user_id`, the app logs in an existing user: leave out user_name, "
+                                 "starting_cash and holdings.")
+            user = PaperUser.objects.filter(user_id=user_id).first()
+            if user is None:
+                raise InputError(f"Invalid `user_id` {user_id!r}: no such paper user.")
+        else:
+            user = paper_user_create(now=now, user_name=user_name, starting_cash=starting_cash, holdings=holdings)
         return App.objects.create(api_key=random_string(16).lower(), api_secret=random_string(32).lower(),
-                                  redirect_url=url, user=user)
+                                  redirect_url=url, user=user, allowed_ips=ips)
+
+
+def order_ip_check(*, app: App, client_ip: str) -> None:
+    """Kite accepts orders only from the app's registered static IPs (since 2026-04-01); reads
+    come from anywhere. No IPs registered: any address (the sandbox's default)."""
+    if app.allowed_ips and client_ip not in app.allowed_ips:
+        raise PermissionDenied(f"Orders are accepted only from the static IP registered for this app "
+                               f"({', '.join(app.allowed_ips)}); this request came from {client_ip or 'unknown'}.")
 
 
 def app_by_key(api_key: str) -> App | None:

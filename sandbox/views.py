@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from sandbox import pricing, selectors, users
 from sandbox.clock import IST, clock_read, clock_set
 from sandbox.engine.scheduler import book_sync, books_sync_open
-from sandbox.engine.services import order_cancel, order_modify, order_place
+from sandbox.engine.services import order_cancel, order_modify, order_place_answer
 from sandbox.errors import InputError, PermissionDenied, error_response
 from sandbox.http import KiteRequest, control_endpoint, kite_endpoint
 from sandbox.models import PriceShift, SandboxState
@@ -85,7 +85,8 @@ def orders(kite: KiteRequest) -> Any:
 @kite_endpoint({"GET": OTHERS, "POST": "orders"}, sync=False)
 def order_place_or_history(kite: KiteRequest, name: str) -> Any:
     if kite.request.method == "POST":
-        return {"order_id": order_place(user=kite.user, variety=name, params=kite.params, now=kite.now)}
+        users.order_ip_check(app=kite.app, client_ip=kite.client_ip)
+        return order_place_answer(user=kite.user, variety=name, params=kite.params, now=kite.now)
     book_sync(kite.user, kite.now)
     return selectors.order_history(user=kite.user, order_id=name)
 
@@ -98,6 +99,7 @@ def order_modify_cancel_or_trades(kite: KiteRequest, first: str, second: str) ->
             return error_response("Route not found", "GeneralException", 404)
         book_sync(kite.user, kite.now)
         return selectors.order_trades(user=kite.user, order_id=first)
+    users.order_ip_check(app=kite.app, client_ip=kite.client_ip)
     if method == "PUT":
         return {"order_id": order_modify(user=kite.user, variety=first, order_id=second, params=kite.params,
                                          now=kite.now)}
@@ -107,6 +109,34 @@ def order_modify_cancel_or_trades(kite: KiteRequest, first: str, second: str) ->
 @kite_endpoint(GET)
 def trades(kite: KiteRequest) -> Any:
     return selectors.trades_list(user=kite.user, now=kite.now)
+
+
+# --- margin calculator and charges (JSON-array bodies) ------------------------------------------------------
+
+def _compact(kite: KiteRequest) -> bool:
+    mode = (kite.params.query.get("mode") or "").strip().lower()
+    if mode not in ("", "compact"):
+        raise InputError(f"Invalid `mode` {mode!r}: use compact or leave it out.")
+    return mode == "compact"
+
+
+@kite_endpoint({"POST": OTHERS})
+def margins_orders(kite: KiteRequest) -> Any:
+    return selectors.order_margins_payload(orders=kite.json_array(), now=kite.now, compact=_compact(kite))
+
+
+@kite_endpoint({"POST": OTHERS})
+def margins_basket(kite: KiteRequest) -> Any:
+    raw = (kite.params.query.get("consider_positions") or "true").strip().lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InputError(f"Invalid `consider_positions` {raw!r}: use true or false.")
+    return selectors.basket_margins_payload(user=kite.user, orders=kite.json_array(), now=kite.now,
+                                            consider_positions=raw in ("true", "1"), compact=_compact(kite))
+
+
+@kite_endpoint({"POST": OTHERS})
+def charges_orders(kite: KiteRequest) -> Any:
+    return selectors.contract_note_payload(orders=kite.json_array(), now=kite.now)
 
 
 # --- market data ----------------------------------------------------------------------------------------------
@@ -221,7 +251,7 @@ def _holdings(raw: Any) -> list[users.StartingHolding] | None:
 
 @control_endpoint(("POST",))
 def sandbox_apps(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
-    _only(body, {"redirect_url", "user_name", "starting_cash", "holdings"})
+    _only(body, {"redirect_url", "user_name", "starting_cash", "holdings", "allowed_ips", "user_id"})
     redirect_url = body.get("redirect_url")
     if redirect_url is not None and not isinstance(redirect_url, str):
         raise InputError("Invalid `redirect_url`: an http:// or https:// URL.")
@@ -229,9 +259,16 @@ def sandbox_apps(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
     if not isinstance(user_name, str):
         raise InputError("Invalid `user_name`: a string.")
     cash = body.get("starting_cash")
+    allowed_ips = body.get("allowed_ips")
+    if allowed_ips is not None and (not isinstance(allowed_ips, list)
+                                    or not all(isinstance(ip, str) for ip in allowed_ips)):
+        raise InputError("Invalid `allowed_ips`: a list of IP addresses, e.g. [\"127.0.0.1\"].")
+    user_id = body.get("user_id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise InputError("Invalid `user_id`: the user_id of an existing paper user.")
     app = users.app_create(now=now, redirect_url=redirect_url, user_name=user_name,
                            starting_cash=None if cash is None else Decimal(str(_number(cash, "starting_cash"))),
-                           holdings=_holdings(body.get("holdings")))
+                           holdings=_holdings(body.get("holdings")), allowed_ips=allowed_ips, user_id=user_id)
     return {"api_key": app.api_key, "api_secret": app.api_secret, "user_id": app.user.user_id}
 
 

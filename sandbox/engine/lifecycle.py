@@ -9,11 +9,14 @@ rejection is a REJECTED order, as on Kite.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from sandbox import accounting as acc
+from sandbox import charges as fees
 from sandbox.accounting import ZERO
 from sandbox.clock import book_day, is_market_open, next_open_after
 from sandbox.engine.book import Book
@@ -29,7 +32,9 @@ from sandbox.engine.spec import (
     TRIGGER_PENDING,
     Form,
     OrderSpec,
+    autoslice_quantities,
     order_spec_parse,
+    protection_percent,
 )
 from sandbox.errors import InputError, KiteError, MarginError, OrderError
 from sandbox.models import Order, Position, Trade
@@ -74,9 +79,16 @@ def order_mark_cancelled(book: Book, order: Order, moment: dt.datetime, message:
     book.touch(order)
 
 
+def fill_charges(order: Order, inst: Instrument, fill_price: Decimal) -> fees.Charges:
+    """Zerodha's charges on this order executed at `fill_price` (what its contract note shows)."""
+    segment = fees.segment_for(exchange=inst.exchange, instrument_type=inst.instrument_type, product=order.product)
+    return fees.order_charges(segment=segment, exchange=inst.exchange, transaction_type=order.transaction_type,
+                              quantity=order.quantity, price=fill_price)
+
+
 def _fill(book: Book, order: Order, inst: Instrument, fill_price: Decimal, moment: dt.datetime) -> None:
     """The whole order trades at `fill_price` (the sandbox has no partial fills): position, holdings
-    used today, the order and its trade."""
+    used today, the order, its trade, and the trade's charges (taken from the day's cash)."""
     pos = book.position(inst, order.product)
     if order.product == "CNC" and order.transaction_type == "SELL":
         holding = book.holdings.get(inst.instrument_token)
@@ -99,11 +111,13 @@ def _fill(book: Book, order: Order, inst: Instrument, fill_price: Decimal, momen
     order.exchange_update_timestamp = moment
     book.touch(order)
     book.snapshot(order)
+    charges = fill_charges(order, inst, fill_price).debit
+    book.user.charges_today += charges
     trade = Trade.objects.create(
         user=book.user, order=order, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
         instrument_token=order.instrument_token, product=order.product, transaction_type=order.transaction_type,
-        quantity=order.quantity, price=fill_price, fill_timestamp=moment, book_day=book_day(moment),
-        trade_id=_placeholder())
+        quantity=order.quantity, price=fill_price, charges=charges, fill_timestamp=moment,
+        book_day=book_day(moment), trade_id=_placeholder())
     trade.trade_id = str(10_000_000 + trade.pk)
     Trade.objects.filter(pk=trade.pk).update(trade_id=trade.trade_id)
 
@@ -140,10 +154,20 @@ def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetim
         order_mark_cancelled(book, order, moment, IOC_CANCELLED)
 
 
-def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) -> Order:
+def protection_tags(protection: Decimal, inst: Instrument, moment: dt.datetime) -> list[str]:
+    """Kite's tags on a protected MARKET/SL-M order: "mktp" and the band applied, e.g. "mktp:2.00".
+
+    The order is a limit at last price +/- that band; the sandbox fills at the last price, which
+    is always inside it, so the band is recorded, never binding."""
+    if not protection:
+        return []
+    return ["mktp", f"mktp:{protection_percent(protection, inst, ltp(inst, moment)):.2f}"]
+
+
+def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: tuple[str, ...] = ()) -> Order:
     """Place a parsed order in `book`: it goes live (and may fill at once), waits for the open (an
     AMO), or is REJECTED (market closed, insufficient funds or holdings). A stop-loss trigger on the
-    wrong side of the market raises InputError."""
+    wrong side of the market raises InputError. `tags` are Kite's own (autoslice)."""
     inst = spec.inst
     open_now = is_market_open(now)
     if spec.order_type in ("SL", "SL-M") and open_now:
@@ -160,7 +184,8 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) -> Ord
         validity_ttl=spec.validity_ttl, quantity=spec.quantity, disclosed_quantity=spec.disclosed_quantity,
         price=spec.price, trigger_price=spec.trigger_price, pending_quantity=spec.quantity,
         status="PUT ORDER REQ RECEIVED", tag=spec.tag or "", market_protection=spec.market_protection,
-        order_timestamp=now, book_day=book_day(now), order_id=_placeholder())
+        system_tags=[*protection_tags(spec.market_protection, inst, now), *tags], order_timestamp=now,
+        book_day=book_day(now), order_id=_placeholder())
     _assign_ids(order)
     book.orders.append(order)
     book.touch(order)
@@ -240,12 +265,18 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
         "validity_ttl": params.get("validity_ttl") or order.validity_ttl or None,
         "disclosed_quantity": params.get("disclosed_quantity") or order.disclosed_quantity,
         "tag": order.tag,
+        "market_protection": (params.get("market_protection")
+                              if params.get("market_protection") not in (None, "") else order.market_protection),
     }
     if str(merged["order_type"]).upper() == "MARKET":
         merged["price"] = None
     spec = order_spec_parse(order.variety, merged, now)
     previous = {f: getattr(order, f) for f in ("order_type", "quantity", "price", "trigger_price", "validity",
-                                               "validity_ttl", "disclosed_quantity", "blocked_margin")}
+                                               "validity_ttl", "disclosed_quantity", "blocked_margin",
+                                               "market_protection", "system_tags")}
+    order.market_protection = spec.market_protection
+    order.system_tags = [*protection_tags(spec.market_protection, inst, now),
+                         *(t for t in order.system_tags if t.startswith("autoslice"))]
     order.order_type, order.quantity, order.price = spec.order_type, spec.quantity, spec.price
     order.trigger_price, order.validity, order.validity_ttl = spec.trigger_price, spec.validity, spec.validity_ttl
     order.disclosed_quantity = spec.disclosed_quantity
@@ -294,3 +325,25 @@ def order_cancel_in_book(book: Book, *, order_id: str, now: dt.datetime) -> Orde
     book.snapshot(order, "CANCEL PENDING")
     order_mark_cancelled(book, order, now)
     return order
+
+
+def _child_error(order: Order) -> dict[str, Any]:
+    """A rejected slice as Kite's autoslice answer shows it: the RMS error instead of an order id."""
+    kind = "HoldingException" if order.status_message.startswith("Insufficient holdings") else (
+        "MarginException" if order.status_message.startswith("Insufficient funds") else "OrderException")
+    return {"error": {"code": 400, "error_type": kind, "message": order.status_message, "data": None}}
+
+
+def order_autoslice_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) -> dict[str, Any]:
+    """Place an autoslice order: slices of at most the freeze quantity (`autoslice_quantities`),
+    each an order of its own tagged "autoslice" and "autoslice:<parent id>", answered in Kite's
+    shape ({"order_id": parent, "children": [{"order_id"} | {"error"}]}). A slice the risk checks
+    reject stays REJECTED in the order book and is answered as an error, as Kite answers it."""
+    quantities = autoslice_quantities(spec)
+    parent_id = f"{book_day(now):%y%m%d}9{secrets.randbelow(10**12):012d}"  # never an order's own id
+    children = []
+    for quantity in quantities:
+        order = order_place_in_book(book, spec=dataclasses.replace(spec, quantity=quantity, autoslice=False),
+                                    now=now, tags=("autoslice", f"autoslice:{parent_id}"))
+        children.append(_child_error(order) if order.status == REJECTED else {"order_id": order.order_id})
+    return {"order_id": parent_id, "children": children}

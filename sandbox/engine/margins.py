@@ -37,6 +37,7 @@ class MarginSummary:
     holding_sales: Decimal
     m2m_realised: Decimal
     m2m_unrealised: Decimal
+    charges: Decimal
     debits: Decimal
 
     @property
@@ -48,7 +49,8 @@ def margin_summary(book: Book, moment: dt.datetime) -> MarginSummary:
     """Kite's equity margins, from the day's positions and the open orders' blocked margin.
 
     net = opening balance - debits, where debits = span + exposure + net option premium paid +
-    delivery (CNC) buys - holdings sold - realised m2m + unrealised m2m losses + open orders' margin.
+    delivery (CNC) buys - holdings sold - realised m2m + unrealised m2m losses + open orders' margin
+    + the day's brokerage and charges (which leave the cash at the settlement).
     """
     span = exposure = premium = delivery = sales = realised = unrealised = ZERO
     for pos in book.positions.values():
@@ -67,8 +69,10 @@ def margin_summary(book: Book, moment: dt.datetime) -> MarginSummary:
         s, e = acc.blocked_margin(inst, pos.product, pos.quantity, last, _underlying_price(inst, moment))
         span, exposure = span + s, exposure + e
     blocked = sum((o.blocked_margin for o in book.open_orders()), ZERO)
-    debits = span + exposure + premium + delivery - sales - realised + max(ZERO, -unrealised) + blocked
-    return MarginSummary(book.user.opening_balance, span, exposure, premium, sales, realised, unrealised, debits)
+    charges = book.user.charges_today
+    debits = span + exposure + premium + delivery - sales - realised + max(ZERO, -unrealised) + blocked + charges
+    return MarginSummary(book.user.opening_balance, span, exposure, premium, sales, realised, unrealised, charges,
+                         debits)
 
 
 def _order_price_for_margin(order: Order, inst: Instrument, moment: dt.datetime) -> Decimal:

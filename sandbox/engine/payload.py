@@ -5,6 +5,7 @@ every snapshot in the order's history are both built here.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sandbox import accounting as acc
@@ -49,11 +50,18 @@ def order_payload(order: Order, user: PaperUser, *, status: str | None = None) -
         "pending_quantity": order.pending_quantity if status == order.status else (
             0 if status == REJECTED else order.quantity),
         "cancelled_quantity": order.cancelled_quantity if status == order.status else 0,
-        "market_protection": order.market_protection,
+        "market_protection": _number(order.market_protection),
         "meta": {},
         "tag": order.tag or None,
         "guid": None,
     }
-    if order.tag:
-        payload["tags"] = [order.tag]
+    tags = ([order.tag] if order.tag else []) + list(order.system_tags or [])
+    if tags:
+        payload["tags"] = tags
     return payload
+
+
+def _number(value: Decimal) -> int | float:
+    """-1, 0 or 2.5 as JSON numbers (Kite sends market_protection as a number)."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)

@@ -165,7 +165,8 @@ def _end_of_day(book: Book, day: dt.date, next_day: dt.date) -> None:
         if not holding.quantity:
             del book.holdings[holding.instrument_token]
             book.deleted.append(holding)
-    user.opening_balance += cash
+    user.opening_balance += cash - user.charges_today
+    user.charges_today = ZERO
     user.book_day = next_day
 
 

@@ -5,9 +5,15 @@ anything is written, and a risk rejection is a REJECTED order, as on Kite.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sandbox.engine.book import locked_book
-from sandbox.engine.lifecycle import order_cancel_in_book, order_modify_in_book, order_place_in_book
+from sandbox.engine.lifecycle import (
+    order_autoslice_in_book,
+    order_cancel_in_book,
+    order_modify_in_book,
+    order_place_in_book,
+)
 from sandbox.engine.scheduler import book_advance
 from sandbox.engine.spec import Form, order_spec_parse, parse_variety
 from sandbox.models import PaperUser
@@ -15,10 +21,19 @@ from sandbox.models import PaperUser
 
 def order_place(*, user: PaperUser, variety: str, params: Form, now: dt.datetime) -> str:
     """Place an order; returns its order_id. Input errors raise; risk rejections are REJECTED orders."""
+    answer = order_place_answer(user=user, variety=variety, params=params, now=now)
+    return answer["order_id"]
+
+
+def order_place_answer(*, user: PaperUser, variety: str, params: Form, now: dt.datetime) -> dict[str, Any]:
+    """Place an order and answer as Kite does: {"order_id"}, or with `autoslice=true` the parent id
+    and its slices ({"order_id", "children"})."""
     spec = order_spec_parse(variety, params, now)  # before the lock: a bad form waits for nobody
     with locked_book(user.pk) as book:
         book_advance(book, now)
-        return order_place_in_book(book, spec=spec, now=now).order_id
+        if spec.autoslice:
+            return order_autoslice_in_book(book, spec=spec, now=now)
+        return {"order_id": order_place_in_book(book, spec=spec, now=now).order_id}
 
 
 def order_modify(*, user: PaperUser, variety: str, order_id: str, params: Form, now: dt.datetime) -> str:

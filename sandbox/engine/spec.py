@@ -26,6 +26,22 @@ PRODUCTS = ("CNC", "NRML", "MIS", "MTF", "CO", "BO")
 VALIDITIES = ("DAY", "IOC", "TTL")
 MAX_MODIFICATIONS = 25
 MAX_QUANTITY = 10_000_000
+MAX_AUTOSLICES = 10  # Kite since 2026-04-01
+AUTOMATIC = Decimal("-1")
+NO_PROTECTION = ("Market orders without market protection are not allowed via API. Please set market protection "
+                 "or use a Limit order.")
+IOC_ON_MCX = ("IOC validity is not allowed for MCX orders placed via API (exchange rules for API orders since "
+              "1 April 2026). Use DAY validity.")
+
+# Kite's automatic market protection (market_protection=-1): a percentage of the last price by
+# security type and price, from Zerodha's support article "Market price protection in Alert Triggers
+# Order (ATO)" (support.zerodha.com, read 2026-11). (upper price bound, percentage); the last row
+# has no bound.
+AUTOMATIC_BANDS: dict[str, tuple[tuple[Decimal | None, Decimal], ...]] = {
+    "EQ_FUT": ((Decimal("100"), Decimal("2")), (Decimal("500"), Decimal("1")), (None, Decimal("0.5"))),
+    "OPT": ((Decimal("10"), Decimal("5")), (Decimal("100"), Decimal("3")), (Decimal("500"), Decimal("2")),
+            (None, Decimal("1"))),
+}
 
 
 class Form(Protocol):
@@ -50,7 +66,8 @@ class OrderSpec:
     validity_ttl: int
     disclosed_quantity: int
     tag: str | None
-    market_protection: int
+    market_protection: Decimal
+    autoslice: bool = False
 
 
 def parse_variety(raw: str) -> str:
@@ -113,6 +130,34 @@ def _decimal(params: Form, name: str) -> Decimal | None:
     return value
 
 
+def parse_market_protection(raw: Any) -> Decimal:
+    """`market_protection` as Kite decodes it: a decimal; -1 (automatic), 0 (none, also when left
+    out) or a percentage above 0 up to 100. A boolean is refused as Kite refuses it."""
+    if raw in (None, ""):
+        return Decimal("0")
+    if isinstance(raw, bool) or str(raw).strip().lower() in ("true", "false"):
+        raise InputError(f"failed to decode market_protection, got: {raw} (expected decimal)")
+    try:
+        value = Decimal(str(raw).strip())
+    except ArithmeticError:
+        raise InputError(f"failed to decode market_protection, got: {raw} (expected decimal)") from None
+    if not value.is_finite() or not (value == AUTOMATIC or 0 <= value <= 100):
+        raise InputError(f"Invalid `market_protection` {raw}: use -1 (automatic) or a percentage above 0 "
+                         "up to 100.")
+    return value
+
+
+def protection_percent(protection: Decimal, inst: Instrument, last_price: Decimal) -> Decimal:
+    """The band a protected market order keeps to, in per cent of the last price: the one asked for,
+    or for -1 Kite's automatic band (`AUTOMATIC_BANDS`)."""
+    if protection != AUTOMATIC:
+        return protection
+    for bound, percent in AUTOMATIC_BANDS["OPT" if inst.is_option else "EQ_FUT"]:
+        if bound is None or last_price < bound:
+            return percent
+    raise AssertionError("the last band has no bound")  # pragma: no cover
+
+
 def _tick_check(value: Decimal, inst: Instrument, name: str) -> None:
     if not acc.on_tick(value, inst.price_tick):
         raise InputError(f"Tick size for this script is {inst.price_tick:.2f}. Kindly enter {name} in the "
@@ -131,6 +176,11 @@ def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
     product = _choice(params, "product", PRODUCTS)
     quantity = _int(params, "quantity", minimum=1)
     validity = _choice(params, "validity", VALIDITIES, default="DAY")
+    if exchange == "MCX" and validity == "IOC":
+        raise InputError(IOC_ON_MCX)
+    protection = parse_market_protection(params.get("market_protection"))
+    if order_type in ("MARKET", "SL-M") and protection == 0:
+        raise InputError(NO_PROTECTION)
     price = _decimal(params, "price") or ZERO
     trigger = _decimal(params, "trigger_price") or ZERO
     inst = instrument_by_key(f"{exchange}:{symbol}", book_day(now))
@@ -177,8 +227,28 @@ def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
         tag = str(tag)
         if len(tag) > 20 or not all(c.isalnum() or c in " _-:." for c in tag):
             raise InputError("Invalid `tag`: at most 20 letters, digits, spaces or _-:. characters.")
-    protection = _int(params, "market_protection", default=0, minimum=-1, maximum=100)
-    if str(params.get("autoslice") or "").lower() == "true":
-        raise InputError("`autoslice` is not available in the sandbox.")
+    autoslice = str(params.get("autoslice") or "").strip().lower()
+    if autoslice not in ("", "true", "false", "1", "0"):
+        raise InputError(f"Invalid `autoslice` {params.get('autoslice')!r}: use true or false.")
+    if autoslice not in ("true", "1") and inst.freeze_quantity and quantity > inst.freeze_quantity:
+        raise InputError(f"Quantity {quantity} exceeds the freeze limit of {inst.freeze_quantity} for {inst.key}: "
+                         "split the order or place it with autoslice.")
+    if order_type not in ("MARKET", "SL-M"):
+        protection = Decimal("0")  # a limit needs none: Kite ignores it
     return OrderSpec(variety, inst, transaction_type, order_type, product, quantity, price, trigger, validity,
-                     validity_ttl, disclosed, tag, protection)
+                     validity_ttl, disclosed, tag, protection, autoslice in ("true", "1"))
+
+
+def autoslice_quantities(spec: OrderSpec) -> list[int]:
+    """The slices an autoslice order is placed as: whole lots up to the freeze quantity each (one
+    slice when the instrument has none, or the order is within it); more than 10 is refused."""
+    most = spec.inst.max_order_quantity
+    if not most or spec.quantity <= most:
+        return [spec.quantity]
+    full, rest = divmod(spec.quantity, most)
+    slices = [most] * full + ([rest] if rest else [])
+    if len(slices) > MAX_AUTOSLICES:
+        raise InputError(f"Autoslice would split this order into {len(slices)} orders of at most {most} "
+                         f"({spec.inst.key}'s freeze quantity {spec.inst.freeze_quantity}); at most "
+                         f"{MAX_AUTOSLICES} are allowed. Reduce the quantity.")
+    return slices

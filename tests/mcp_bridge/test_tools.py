@@ -98,7 +98,7 @@ def _sandbox_order(account) -> str:
     account.refresh_from_db()
     kite = KiteConnect(api_key=account.api_key, access_token=account.access_token, root=api_root("sandbox"))
     return kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                            quantity=1, product="CNC", order_type="MARKET")
+                            quantity=1, product="CNC", order_type="MARKET", market_protection=-1)
 
 
 def test_kites_own_error_comes_back_as_a_tool_error_and_the_server_keeps_serving(server_env, paper, mcp,

@@ -158,7 +158,7 @@ def test_an_expired_contract_stays_settled_when_the_market_never_closes(always_o
 
 def _place(user: PaperUser, now: dt.datetime, **params) -> Order:
     defaults = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "2",
-                "product": "CNC", "order_type": "MARKET"}
+                "product": "CNC", "order_type": "MARKET", "market_protection": "-1"}
     order_id = order_place(user=PaperUser.objects.get(pk=user.pk), variety="regular",
                            params={**defaults, **params}, now=now)
     return Order.objects.get(order_id=order_id)

@@ -157,7 +157,7 @@ def test_quote_caps_and_unknown_instruments(client, logged_in):
 def test_order_input_errors_leave_the_book_unchanged(client, logged_in):
     _, headers = logged_in
     form = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "1",
-            "product": "CNC", "order_type": "MARKET"}
+            "product": "CNC", "order_type": "MARKET", "market_protection": "-1"}
     envelope_error(client.post("/orders/bracket", form, **headers), 400, "InputException")
     envelope_error(client.post("/orders/regular", {**form, "quantity": "-3"}, **headers), 400, "InputException")
     envelope_error(client.post("/orders/regular", {**form, "tradingsymbol": "NOPE"}, **headers), 400,
@@ -257,3 +257,25 @@ def test_sandboxapp_command_prints_the_credentials_last(capsys):
     assert list(credentials) == ["api_key", "api_secret"]
     assert len(credentials["api_key"]) == 16 and len(credentials["api_secret"]) == 32
     assert credentials["api_key"].isalnum() and credentials["api_secret"].isalnum()
+
+
+def test_apps_take_static_ips_and_another_app_of_an_existing_user(client):
+    app = new_app(client, allowed_ips=["127.0.0.1", "::1"])
+    second = new_app(client, user_id=app["user_id"])
+    assert second["user_id"] == app["user_id"] and second["api_key"] != app["api_key"]
+    for body, message in (({"allowed_ips": ["not-an-ip"]}, "allowed_ips"), ({"allowed_ips": "127.0.0.1"}, "a list"),
+                          ({"user_id": "ZZ0000"}, "no such paper user"),
+                          ({"user_id": app["user_id"], "starting_cash": 5}, "existing user")):
+        answer = client.post("/sandbox/apps", body, content_type="application/json")
+        assert message in envelope_error(answer, 400, "InputException")
+
+
+def test_margin_routes_are_served_and_other_margin_paths_stay_unavailable(client, logged_in):
+    _, headers = logged_in
+    body = [{"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "product": "CNC",
+             "order_type": "LIMIT", "quantity": 1, "price": 1500}]
+    answer = client.post("/margins/orders", json.dumps(body), content_type="application/json", **headers)
+    assert answer.status_code == 200 and answer.json()["data"][0]["total"] == 1500
+    assert "JSON array" in envelope_error(client.post("/charges/orders", "{}", content_type="application/json",
+                                                      **headers), 400, "InputException")
+    envelope_error(client.get("/margins/equity", **headers), 403, "PermissionException")

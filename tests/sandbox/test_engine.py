@@ -54,9 +54,14 @@ def shifts():
 
 def place(user: PaperUser, moment: dt.datetime = WED_11, variety: str = "regular", **params) -> Order:
     defaults = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": "1",
-                "product": "CNC", "order_type": "MARKET"}
+                "product": "CNC", "order_type": "MARKET", "market_protection": "-1"}
     order_id = order_place(user=user, variety=variety, params={**defaults, **params}, now=moment)
     return Order.objects.get(order_id=order_id)
+
+
+def charged(user: PaperUser) -> Decimal:
+    """What the user's fills cost in brokerage and statutory charges (each trade's, to the paisa)."""
+    return sum((t.charges for t in Trade.objects.filter(user=user)), Decimal("0"))
 
 
 def sync(user: PaperUser, moment: dt.datetime) -> PaperUser:
@@ -80,7 +85,8 @@ def test_market_buy_fills_at_the_last_price_and_debits_cash(trader):
     assert statuses(order) == ["PUT ORDER REQ RECEIVED", "VALIDATION PENDING", "OPEN PENDING", "OPEN", "COMPLETE"]
     trade = Trade.objects.get(order=order)
     assert (trade.quantity, trade.price, trade.fill_timestamp) == (5, price, WED_11)
-    assert equity(trader, WED_11)["net"] == float(Decimal("100000") - 5 * price)
+    assert trade.charges > 0
+    assert equity(trader, WED_11)["net"] == float(Decimal("100000") - 5 * price - trade.charges)
 
 
 def test_limit_order_waits_then_fills_when_the_price_crosses(trader, shifts):
@@ -177,7 +183,7 @@ def test_cnc_buy_becomes_a_t1_holding_next_session_then_settles(trader):
     tcs = Holding.objects.get(user=trader, tradingsymbol="TCS")
     assert (tcs.t1_quantity, tcs.realised_quantity, tcs.average_price) == (2, 0, order.average_price)
     assert not Position.objects.filter(user=trader).exists()
-    assert PaperUser.objects.get(pk=trader.pk).opening_balance == Decimal("100000") - cost
+    assert PaperUser.objects.get(pk=trader.pk).opening_balance == Decimal("100000") - cost - charged(trader)
     sync(trader, at(dt.date(2025, 1, 17), 10))
     tcs.refresh_from_db()
     assert (tcs.t1_quantity, tcs.realised_quantity) == (0, 2)
@@ -239,8 +245,15 @@ def test_modify_changes_an_open_order_and_stops_after_25(trader):
 
 def test_modify_to_a_marketable_price_fills(trader):
     order = place(trader, order_type="LIMIT", price=str(on_tick(ltp("NSE:INFY", WED_11) * Decimal("0.9"))))
-    order_modify(user=trader, variety="regular", order_id=order.order_id, params={"order_type": "MARKET"}, now=WED_11)
-    assert Order.objects.get(pk=order.pk).status == "COMPLETE"
+    with pytest.raises(InputError, match="without market protection are not allowed"):
+        order_modify(user=trader, variety="regular", order_id=order.order_id, params={"order_type": "MARKET"},
+                     now=WED_11)
+    assert Order.objects.get(pk=order.pk).order_type == "LIMIT"  # the refused change left it as it was
+    order_modify(user=trader, variety="regular", order_id=order.order_id,
+                 params={"order_type": "MARKET", "market_protection": "-1"}, now=WED_11)
+    order.refresh_from_db()
+    assert order.status == "COMPLETE" and order.market_protection == -1
+    assert order.system_tags == ["mktp", "mktp:0.50"]  # INFY above ₹500: Kite's automatic band is 0.5%
 
 
 def test_completed_or_cancelled_orders_cannot_be_modified_or_cancelled(trader):
@@ -273,7 +286,7 @@ def test_intraday_position_is_squared_off_and_its_profit_settles(trader):
     assert equity(user, at(WED_11.date(), 15, 25))["utilised"]["m2m_realised"] == float(profit.quantize(
         Decimal("0.01")))
     user = sync(trader, at(THU, 10))
-    assert user.opening_balance == Decimal("100000") + profit
+    assert user.opening_balance == Decimal("100000") + profit - charged(trader) and user.charges_today == 0
 
 
 def test_future_margin_beyond_cash_is_rejected(trader):
@@ -294,7 +307,7 @@ def test_future_carried_overnight_settles_its_mark_to_market(trader):
     pos = Position.objects.get(user=trader)
     assert (pos.overnight_quantity, pos.overnight_average, pos.overnight_close) == (75, order.average_price, close)
     assert order.status == "COMPLETE"
-    assert user.opening_balance == Decimal("1000000") + (close - order.average_price) * 75
+    assert user.opening_balance == Decimal("1000000") + (close - order.average_price) * 75 - charged(trader)
     net = selectors.positions_payload(user=user, now=at(THU, 10))["net"][0]
     assert net["overnight_quantity"] == 75 and net["quantity"] == 75
     assert selectors.positions_payload(user=user, now=at(THU, 10))["day"] == []
@@ -317,7 +330,8 @@ def test_option_purchase_is_paid_as_premium(trader):
     order = place(trader, exchange="NFO", tradingsymbol="NIFTY25JAN24500CE", product="NRML", quantity="75")
     margins = equity(trader, WED_11)
     assert margins["utilised"]["option_premium"] == float((order.average_price * 75).quantize(Decimal("0.01")))
-    assert margins["net"] == float((Decimal("100000") - order.average_price * 75).quantize(Decimal("0.01")))
+    assert margins["net"] == float((Decimal("100000") - order.average_price * 75 - charged(trader)).quantize(
+        Decimal("0.01")))
 
 
 def test_starting_portfolio_defaults_to_a_few_nifty50_stocks_at_past_prices(db):

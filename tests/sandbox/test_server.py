@@ -77,7 +77,7 @@ def test_official_client_reads_everything_in_kites_shapes(sandbox):
 def test_official_client_places_modifies_and_cancels(sandbox):
     kite = sandbox.connect()
     market = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                              quantity=2, product="CNC", order_type="MARKET", tag="flow")
+                              quantity=2, product="CNC", order_type="MARKET", market_protection=-1, tag="flow")
     history = kite.order_history(market)
     assert [h["status"] for h in history][-2:] == ["OPEN", "COMPLETE"] and all(ORDER_KEYS <= set(h) for h in history)
     assert isinstance(history[-1]["order_timestamp"], dt.datetime)
@@ -104,12 +104,12 @@ def test_errors_reach_the_client_as_kite_exceptions(sandbox):
     assert bad_token.value.code == 403
     with pytest.raises(kex.InputException) as negative:
         kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                         quantity=-5, product="CNC", order_type="MARKET")
+                         quantity=-5, product="CNC", order_type="MARKET", market_protection=-1)
     assert negative.value.code == 400
     with pytest.raises(kex.InputException):
         kite.quote([f"NSE:X{n}" for n in range(10_000)])
     rejected = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                                quantity=100, product="CNC", order_type="MARKET")
+                                quantity=100, product="CNC", order_type="MARKET", market_protection=-1)
     last = kite.order_history(rejected)[-1]
     assert last["status"] == "REJECTED" and last["status_message"].startswith("Insufficient funds. Required margin is")
     assert kite.margins("equity")["net"] == 10000 and kite.positions()["net"] == []
@@ -118,7 +118,7 @@ def test_errors_reach_the_client_as_kite_exceptions(sandbox):
 def test_books_follow_the_clock_across_days(sandbox):
     kite = sandbox.connect(holdings=[])
     kite.place_order(variety="regular", exchange="NSE", tradingsymbol="TCS", transaction_type="BUY", quantity=3,
-                     product="CNC", order_type="MARKET")
+                     product="CNC", order_type="MARKET", market_protection=-1)
     assert kite.holdings() == []
     sandbox.set_clock(TRADING_TIME + dt.timedelta(hours=23))  # Thursday 10:00
     kite.set_access_token(kite.generate_session(sandbox.login(kite.api_key), kite.sandbox_app["api_secret"])
@@ -141,7 +141,7 @@ def test_moving_a_price_fills_a_waiting_order(sandbox):
 def test_stopped_sandbox_is_unreachable_then_restarts_with_its_books(sandbox):
     kite = sandbox.connect()
     order_id = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="ITC", transaction_type="BUY",
-                                quantity=1, product="CNC", order_type="MARKET")
+                                quantity=1, product="CNC", order_type="MARKET", market_protection=-1)
     sandbox.stop()
     assert sandbox.returncode == 0  # SIGTERM is a clean stop
     with pytest.raises(requests.ConnectionError):

@@ -79,7 +79,7 @@ def test_market_always_open_on_the_command_line(tmp_path):
         handle.set_clock(TRADING_TIME.replace(hour=21))  # Wednesday evening: Kite's market is shut
         kite = handle.connect()
         order_id = kite.place_order(variety="regular", exchange="NSE", tradingsymbol="INFY", transaction_type="BUY",
-                                    quantity=1, product="CNC", order_type="MARKET")
+                                    quantity=1, product="CNC", order_type="MARKET", market_protection=-1)
         assert kite.order_history(order_id)[-1]["status"] == "COMPLETE"
     finally:
         handle.stop()
