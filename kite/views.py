@@ -16,8 +16,7 @@ from kite import selectors
 from kite.errors import LoginFailed, LoginStateInvalid, NotFound, ServiceError
 from kite.models import Approval
 from kite.services import approvals, login, sessions
-from kite.services.execution import tool_execute
-from kite.tools import TOOLS
+from kite.services.previews import write_preview
 
 
 @require_GET
@@ -165,12 +164,8 @@ def approval(request: HttpRequest, approval_id: int) -> HttpResponse:
     if request.method != "GET":
         return HttpResponse(status=405)
     preview, preview_error = None, ""
-    tool = TOOLS.get(item.tool)
-    preview_tool = tool.write.preview if tool is not None and tool.write is not None else None
-    if item.status == Approval.Status.PENDING and preview_tool:
-        try:
-            preview = tool_execute(user=request.user, tool_name=preview_tool, arguments=item.arguments, path="web")
-        except ServiceError as error:
-            preview_error = error.message
+    if item.status == Approval.Status.PENDING:
+        preview, preview_error = write_preview(user=request.user, tool_name=item.tool, arguments=item.arguments,
+                                               path="web")
     return render(request, "kite/approval.html", {"approval": item, "preview": preview,
                                                   "preview_error": preview_error})

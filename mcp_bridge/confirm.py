@@ -23,9 +23,19 @@ CONFIRM_SCHEMA: dict[str, Any] = {
 }
 
 
-def describe(call: ToolCall) -> str:
-    """The confirmation message: the write in the tool's own words (kite.tools.Tool.summary)."""
-    return f"{call.summary}\nNothing is sent unless you confirm."
+def describe(call: ToolCall, figures: str = "") -> str:
+    """The confirmation message: the write in the tool's own words (kite.tools.Tool.summary), then what it
+    would cost (the same figures as the approval page)."""
+    return "\n".join(line for line in (call.summary, figures, "Nothing is sent unless you confirm.") if line)
+
+
+def describe_with_preview(call: ToolCall) -> str:
+    """describe(), with the figures of the tool's preview (a read of Kite: call in a Django thread)."""
+    from kite.services.previews import preview_words, write_preview
+
+    preview, problem = write_preview(user=call.user, tool_name=call.tool.name, arguments=call.arguments,
+                                     path=call.path)
+    return describe(call, preview_words(preview, problem))
 
 
 def fingerprint(call: ToolCall) -> str:

@@ -236,7 +236,7 @@ class KiteMcp:
     async def _confirm(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, call: Any
                        ) -> types.InputRequiredResult | None:
         """None when the human confirmed this exact order; InputRequiredResult to ask (2026-07-28); else raises."""
-        message = confirm.describe(call)
+        message = await self._db(confirm.describe_with_preview, call)
         if ctx.session.can_send_request:
             answer = await self._ask_now(ctx, call, message)
         else:

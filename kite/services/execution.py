@@ -32,7 +32,7 @@ from kite.errors import (
     from_kite,
 )
 from kite.models import OrderAudit
-from kite.services.guardrails import guardrails_check
+from kite.services.guardrails import guardrails_check, order_rate_check
 from kite.services.sessions import session_mark_expired
 from kite.tools import Args, Exposure, RateClass, Tool, get_tool, to_json
 
@@ -173,6 +173,8 @@ def tool_call_run(call: ToolCall) -> Any:
     tool, account = call.tool, call.account
     ctx = _context(call)
     try:
+        if tool.write and account is not None:
+            order_rate_check(account=account)
         _check_guardrails(call, ctx)
     except ServiceError as error:
         tool_call_refuse(call, error, outcome=OrderAudit.Outcome.REFUSED)

@@ -9,12 +9,14 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import Account
-from kite.errors import Guardrail
+from kite.errors import Guardrail, RateLimited
 from kite.ist import IST
 from kite.models import OrderAudit
 from kite.tools import Exposure, money
 
 DUPLICATE_WINDOW = timedelta(seconds=30)
+ORDERS_PER_SECOND = 10  # Kite's cap per Kite user since April 2026, across every path (REST, web, MCP)
+_REACHED_KITE = (OrderAudit.Outcome.SENT, OrderAudit.Outcome.UNKNOWN, OrderAudit.Outcome.FAILED)
 
 
 def order_value(exposure: Exposure, *, last_price: Callable[[], float | None]) -> float | None:
@@ -61,3 +63,15 @@ def guardrails_check(*, account: Account, exposure: Exposure, last_price: Callab
     problems = guardrail_problems(account=account, exposure=exposure, last_price=last_price)
     if problems:
         raise Guardrail(" ".join(problems) + " Nothing was sent.")
+
+
+def order_rate_check(*, account: Account) -> None:
+    """Kite takes at most 10 orders a second from a Kite user (an account here): counted from the audit log,
+    which every process writes, so it holds across paths (the web app and the MCP server are two processes,
+    each pacing its own calls)."""
+    recent = OrderAudit.objects.filter(account_id=account.pk, outcome__in=_REACHED_KITE,
+                                       created_at__gte=timezone.now() - timedelta(seconds=1)).count()
+    if recent >= ORDERS_PER_SECOND:
+        raise RateLimited(f"Kite takes at most {ORDERS_PER_SECOND} orders a second from a Kite user, and {recent} "
+                          f"went out from account {account.name!r} in the last second. Nothing was sent: try again "
+                          "in a second.", retry_after=1.0)

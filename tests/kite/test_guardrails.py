@@ -90,3 +90,26 @@ def test_2026_order_rules_are_refused_before_sending(api_client, trading, kite_s
     if "validity" in changes:
         assert "IOC" in error["message"] and "MCX" in error["message"]
     assert sandbox_orders(kite_settings, trading) == []
+
+
+def test_ten_orders_a_second_per_kite_user_hold_across_paths(api_client, trading, kite_settings, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for path in ("api", "mcp", "web") * 3 + ("mcp",):  # ten orders that reached Kite just now, from any path
+        OrderAudit.objects.create(user=user, username=user.username, path=path, account=trading, tool="place_order",
+                                  outcome="sent")
+    OrderAudit.objects.update(created_at=timezone.now() + timedelta(seconds=5))  # "just now", however slow we run
+    answer = execute(api_client, "place_order", account_id=trading.id, **ORDER)
+    error = error_of(answer, 429)
+    assert error["type"] == "rate_limited" and "10 orders a second" in error["message"]
+    assert answer["Retry-After"] == "1"
+    assert sandbox_orders(kite_settings, trading) == []
+
+
+def test_a_market_order_goes_out_with_kites_automatic_market_protection(api_client, trading, kite_settings):
+    market = {k: v for k, v in ORDER.items() if k != "price"} | {"order_type": "MARKET", "quantity": 1}
+    placed = ok(execute(api_client, "place_order", account_id=trading.id, **market))
+    [order] = [o for o in sandbox_orders(kite_settings, trading) if o["order_id"] == placed["order_id"]]
+    assert order["market_protection"] == -1 and order["status"] == "COMPLETE"

@@ -163,3 +163,17 @@ def test_a_client_with_url_elicitation_is_asked_to_open_the_approval_page(server
     [asked] = opened
     assert asked.mode == "url" and asked.url == result.structured_content["approve_url"]
     assert sandbox_orders(kite_settings, account) == []
+
+
+def test_the_duplicate_rule_holds_on_the_approval_page(server_env, paper, mcp, alice, kite_settings):
+    account = paper()
+    with mcp(server_env(user="alice")) as session:
+        first = session.ok("place_order", order(account))["approval_id"]
+        second = session.ok("place_order", order(account))["approval_id"]  # nothing sent yet: no duplicate so far
+    owner = browser(alice)
+    decide(owner, first, "approve")
+    decide(owner, second, "approve")
+    statuses = dict(Approval.objects.values_list("id", "status"))
+    assert statuses == {first: "approved", second: "failed"}
+    assert "duplicate" in Approval.objects.get(pk=second).error
+    assert len(sandbox_orders(kite_settings, account)) == 1

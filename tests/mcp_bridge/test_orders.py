@@ -1,6 +1,8 @@
 """Orders over MCP: refused without trading, confirmed by the human through elicitation, audited with path mcp."""
 from __future__ import annotations
 
+import re
+
 import anyio
 import pytest
 from mcp import Client, ClientSession, types
@@ -32,7 +34,12 @@ def test_order_the_human_confirms_is_sent_and_filled(server_env, paper, mcp):
                   "validity DAY"):
         assert shown in asked.message, shown
     assert asked.requested_schema["properties"]["confirm"]["type"] == "boolean"
+    # The same figures as the approval page: value, margin and Kite's charges.
+    assert re.search(r"Estimated value ₹[\d,]+\.\d\d; margin needed ₹[\d,]+\.\d\d; Kite's charges ₹[\d,.]+",
+                     asked.message), asked.message
     assert history["result"][-1]["status"] == "COMPLETE"
+    # Kite's 2026 rule: the MARKET order went out with automatic market protection, and the sandbox took it.
+    assert history["result"][-1]["market_protection"] == -1
     assert [o["order_id"] for o in book] == [placed["order_id"]]
     assert OrderAudit.objects.values_list("path", "tool", "outcome", "order_id").get() == \
         ("mcp", "place_order", "sent", placed["order_id"])
