@@ -1,6 +1,8 @@
 """The Kite REST API (CONTRACT section 4): login/session/logout, account statuses, tools, execute."""
 from __future__ import annotations
 
+import re
+
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -8,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from config.api import StrictCharField, StrictIntegerField, StrictSerializer
+from kite.errors import InvalidInput
 from kite.ist import iso_ist
 from kite.services import approvals, execution, login, sessions
 from kite.tools import TOOLS
@@ -68,10 +71,17 @@ class ExecuteSerializer(StrictSerializer):
     args = serializers.JSONField(required=False, default=dict)
 
 
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,100}$")  # printable ASCII, no spaces
+
+
 class ExecuteApi(APIView):
     def post(self, request: Request) -> Response:
         body = ExecuteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise InvalidInput("Idempotency-Key must be 1 to 100 printable characters without spaces.",
+                               fields={"Idempotency-Key": ["1 to 100 printable characters, no spaces."]})
         data = execution.tool_execute(user=request.user, tool_name=body.validated_data["tool"],
-                                      arguments=body.validated_data["args"], path="api")
+                                      arguments=body.validated_data["args"], path="api", idempotency_key=key)
         return Response({"data": data})

@@ -18,6 +18,7 @@ import requests
 import urllib3
 from django.conf import settings
 from kiteconnect import KiteConnect
+from kiteconnect.exceptions import KiteException
 
 from accounts.models import Account, Environment
 from kite.errors import KiteError
@@ -36,6 +37,13 @@ def login_base_url(environment: str) -> str:
     return settings.KITE_LOGIN_URL
 
 
+_answers = threading.local()  # whether the call in this thread got an HTTP answer (see `call`)
+
+
+def _note_answer(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    _answers.got = True
+
+
 def _raise_for_kite_error(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     """requests response hook: an error answer becomes a KiteError with Kite's error_type."""
     if response.status_code < 400:
@@ -49,6 +57,10 @@ def _raise_for_kite_error(response: requests.Response, *args: Any, **kwargs: Any
         if isinstance(body, dict) and body.get("status") == "error":
             raise KiteError(str(body.get("error_type") or "GeneralException"),
                             str(body.get("message") or "no message"), response.status_code)
+    if response.status_code >= 500:
+        # A proxy or gateway in front of Kite (502, 504...) may answer after the request went on to Kite.
+        raise KiteError("kite_bad_answer", f"Kite (or a gateway in front of it) answered HTTP {response.status_code} "
+                        "without Kite's error body.", response.status_code)
     raise KiteError("DataException", f"Kite answered HTTP {response.status_code} without an error body.",
                     response.status_code)
 
@@ -59,7 +71,7 @@ _PROXY_ENVIRONMENT = bool(urllib.request.getproxies())
 def new_client(*, api_key: str, access_token: str | None, environment: str) -> KiteConnect:
     kite = KiteConnect(api_key=api_key, access_token=access_token, root=api_root(environment),
                        timeout=settings.KITE_TIMEOUT_SECONDS)
-    kite.reqsession.hooks["response"].append(_raise_for_kite_error)
+    kite.reqsession.hooks["response"].extend([_note_answer, _raise_for_kite_error])
     if not _PROXY_ENVIRONMENT:
         # requests re-reads every proxy variable of the environment on each call (~0.4 ms); with none
         # set there is nothing to find. With a proxy configured, the default behaviour stays.
@@ -114,8 +126,11 @@ def call(kite: KiteConnect, endpoint_class: str, method: str, *args: Any, **kwar
     """Call one client method inside Kite's rate limit; transport failures become KiteErrors."""
     if settings.KITE_RATE_LIMITS:
         _limiter.acquire(kite.api_key, endpoint_class)
+    _answers.got = False
     try:
         return getattr(kite, method)(*args, **kwargs)
+    except KiteError:
+        raise
     except requests.ConnectTimeout:
         raise KiteError("kite_unreachable", f"Could not connect to Kite at {kite.root} (timed out); "
                         "nothing was sent.") from None
@@ -131,6 +146,14 @@ def call(kite: KiteConnect, endpoint_class: str, method: str, *args: Any, **kwar
     except requests.RequestException as exc:
         raise KiteError("kite_connection_lost", f"The request to Kite at {kite.root} failed: "
                         f"{type(exc).__name__}.") from None
+    except (KiteException, KeyError, TypeError, ValueError, AttributeError) as exc:
+        if not _answers.got:
+            raise  # nothing came back, so nothing was read wrong: a bug here, before sending
+        # Kite answered, but not in its own shape (no content type, HTML, broken JSON, a 200 that says error,
+        # no "data"): whatever the request did at Kite is not known. The answer itself is never repeated (it
+        # may carry a token).
+        raise KiteError("kite_bad_answer", f"Kite at {kite.root} answered in a shape that could not be read "
+                        f"({type(exc).__name__}).") from None
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

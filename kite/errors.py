@@ -139,6 +139,12 @@ class KiteTimeout(ServiceError):
     type, status = "kite_timeout", 504
 
 
+class KiteBadAnswer(ServiceError):
+    """Kite (or a gateway before it) answered, but not in Kite's shape: what the request did is not known."""
+
+    type, status = "kite_bad_answer", 502
+
+
 # Kite's error_type -> our HTTP status (CONTRACT section 4).
 KITE_STATUS = {
     "InputException": 400,
@@ -210,6 +216,25 @@ class OrderCancelled(NotConfirmed):
     type = "order_cancelled"
 
 
+class IdempotencyKeyReused(ServiceError):
+    type, status = "idempotency_key_reused", 409
+
+
+class AlreadyInProgress(ServiceError):
+    """A request with this Idempotency-Key is still running: nothing more is sent."""
+
+    type, status = "idempotency_in_progress", 409
+
+
+class Replayed(ServiceError):
+    """The first answer to an Idempotency-Key, given again: nothing more was sent."""
+
+    def __init__(self, body: dict[str, Any], status: int) -> None:
+        super().__init__(str(body.get("message", "")), fields=body.get("fields"))
+        self.type = str(body.get("type", "error"))
+        self.status = status
+
+
 class InternalError(ServiceError):
     type, status = "internal_error", 500
 
@@ -227,7 +252,7 @@ class KiteError(Exception):
 
 
 _TRANSPORT = {"kite_timeout": KiteTimeout, "kite_unreachable": KiteUnreachable,
-              "kite_connection_lost": KiteConnectionLost}
+              "kite_connection_lost": KiteConnectionLost, "kite_bad_answer": KiteBadAnswer}
 
 
 def from_kite(exc: KiteError, *, account_name: str) -> ServiceError:

@@ -90,3 +90,27 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"approval {self.pk} {self.tool} {self.status}"
+
+
+class IdempotencyKey(models.Model):
+    """One `Idempotency-Key` of a write on /api/kite/execute: the same key never sends twice; a repeat is
+    answered with the first answer (or told the first is still running)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    tool = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of the tool and its arguments as sent
+    state = models.CharField(max_length=8, choices=State.choices, default=State.RUNNING)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    answer = models.JSONField(null=True)  # {"data": ...} or {"error": {...}}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.tool} {self.state}"

@@ -7,13 +7,17 @@ describes itself, which field of the answer names what Kite created.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -21,17 +25,23 @@ from accounts.models import Account
 from kite import client as kite_client
 from kite import instruments
 from kite.errors import (
+    AlreadyInProgress,
+    IdempotencyKeyReused,
+    InternalError,
+    KiteBadAnswer,
     KiteConnectionLost,
     KiteError,
     KiteTimeout,
     NotFound,
     OutcomeUnknown,
+    Replayed,
     ServiceError,
     SessionExpired,
     TradingDisabled,
     from_kite,
 )
-from kite.models import OrderAudit
+from kite.ist import iso_ist
+from kite.models import IdempotencyKey, OrderAudit
 from kite.services.guardrails import guardrails_check, order_rate_check
 from kite.services.sessions import session_mark_expired
 from kite.tools import Args, Exposure, RateClass, Tool, get_tool, to_json
@@ -112,14 +122,14 @@ def _check_guardrails(call: ToolCall, ctx: _Context) -> None:
 
 def _audit(*, user: AbstractBaseUser, path: str, tool: Tool, arguments: Any, outcome: str,
            account: Account | None = None, summary: str = "", created_id: str = "",
-           error: ServiceError | None = None, exposure: Exposure | None = None) -> None:
+           error: ServiceError | None = None, exposure: Exposure | None = None, message: str = "") -> None:
     OrderAudit.objects.create(
         user=user, username=user.get_username(), path=path, account=account,
         account_name=account.name if account else "", tool=tool.name, summary=summary,
         order_key=exposure.key if exposure is not None else "",
         arguments=to_json(arguments) if isinstance(arguments, dict) else {"raw": repr(arguments)[:500]},
         outcome=outcome, order_id=created_id, error_type=error.type if error else "",
-        message=error.message if error else "",
+        message=error.message if error else message,
     )
 
 
@@ -168,9 +178,20 @@ def tool_call_refuse(call: ToolCall, error: ServiceError | None, *, outcome: str
     return error
 
 
-def tool_call_run(call: ToolCall) -> Any:
-    """Send the call to Kite once (writes are never retried) and return what Kite returned, as JSON."""
+def order_tag(key: str) -> str:
+    """The Kite `tag` an order carries, from its idempotency key: 20 letters and digits, found again by it."""
+    return "kd" + hashlib.sha256(key.encode()).hexdigest()[:18]
+
+
+def tool_call_run(call: ToolCall, *, idempotency_key: str | None = None) -> Any:
+    """Send the call to Kite once (writes are never retried) and return what Kite returned, as JSON.
+
+    A write that can carry a Kite `tag` and has none gets one derived from `idempotency_key` (a fresh one when
+    none is given), so that when its answer is lost it can be found in today's orders and settled."""
     tool, account = call.tool, call.account
+    note = ""
+    if tool.write and "tag" in tool.args.model_fields and getattr(call.args, "tag", None) is None:
+        call.args = call.args.model_copy(update={"tag": order_tag(idempotency_key or secrets.token_hex(16))})
     ctx = _context(call)
     try:
         if tool.write and account is not None:
@@ -189,9 +210,14 @@ def tool_call_run(call: ToolCall) -> Any:
             error = from_kite(exc, account_name=account.name)
             # A timeout or a broken connection after sending: Kite may have acted on it. (When no connection
             # was made at all, kite_unreachable, nothing was sent and the error says so.)
-            if tool.write and isinstance(error, (KiteTimeout, KiteConnectionLost)):
-                error = OutcomeUnknown(error, advice=tool.write.unknown_outcome)
-            raise error from None
+            if tool.write and isinstance(error, (KiteTimeout, KiteConnectionLost, KiteBadAnswer)):
+                settled = _settle_by_tag(call, ctx)
+                if settled is not None:
+                    result, note = settled, f"{error.message} Found in today's orders by its tag {call.args.tag}."
+                else:
+                    raise OutcomeUnknown(error, advice=tool.write.unknown_outcome) from None
+            else:
+                raise error from None
     except ServiceError as error:
         if tool.write:
             outcome = OrderAudit.Outcome.UNKNOWN if isinstance(error, OutcomeUnknown) else OrderAudit.Outcome.FAILED
@@ -202,8 +228,28 @@ def tool_call_run(call: ToolCall) -> Any:
     if tool.write:
         created = data.get(tool.write.creates, "") if isinstance(data, dict) else ""
         _audit(user=call.user, path=call.path, tool=tool, arguments=call.arguments, outcome=OrderAudit.Outcome.SENT,
-               account=account, summary=call.summary, created_id=str(created or ""), exposure=call.exposure)
+               account=account, summary=call.summary, created_id=str(created or ""), exposure=call.exposure,
+               message=note)
     return data
+
+
+def _settle_by_tag(call: ToolCall, ctx: _Context) -> dict[str, Any] | None:
+    """After a lost answer: the order Kite has under this call's tag (exactly one), as the answer; else None."""
+    tag = getattr(call.args, "tag", None)
+    if not tag:
+        return None
+    try:
+        orders = ctx.call("orders", rate_class="other") or []
+    except (KiteError, ServiceError) as exc:
+        log.warning("Could not look up tag %s after a lost answer: %s", tag, exc)
+        return None
+    found = [o for o in orders if isinstance(o, dict) and (o.get("tag") == tag or tag in (o.get("tags") or []))]
+    ids = list(dict.fromkeys(str(o.get("order_id")) for o in found))
+    if len(ids) != 1:
+        log.warning("Tag %s after a lost answer: %d orders found, not settled", tag, len(ids))
+        return None
+    log.info("A lost answer settled by its tag %s: order %s", tag, ids[0])
+    return {"order_id": ids[0]}
 
 
 _READ_RETRY_DELAYS = (0.5, 1.0, 2.0)
@@ -223,7 +269,66 @@ def _run_with_read_retries(call: ToolCall, ctx: _Context) -> Any:
 
 
 def tool_execute(*, user: AbstractBaseUser, tool_name: Any, arguments: Any, path: str = "api",
-                 account_ids: Collection[int] | None = None) -> Any:
-    """Prepare and run in one go: for fronts that ask nobody in between (REST, pages)."""
-    call = tool_call_prepare(user=user, tool_name=tool_name, arguments=arguments, path=path, account_ids=account_ids)
-    return tool_call_run(call)
+                 account_ids: Collection[int] | None = None, idempotency_key: str | None = None) -> Any:
+    """Prepare and run in one go: for fronts that ask nobody in between (REST, pages).
+
+    With an `idempotency_key`, a write is sent at most once for that key: a repeat gets the first answer
+    (or is told the first is still running), whatever happened in between."""
+    tool = get_tool(tool_name)
+    record = None
+    if idempotency_key and tool.write:
+        try:
+            record = _idempotency_claim(user=user, key=idempotency_key, tool=tool, arguments=arguments)
+        except _Answered as first:
+            return first.data
+    try:
+        call = tool_call_prepare(user=user, tool_name=tool_name, arguments=arguments, path=path,
+                                 account_ids=account_ids)
+        data = tool_call_run(call, idempotency_key=idempotency_key)
+    except ServiceError as error:
+        if record is not None:
+            _idempotency_finish(record, {"error": error.body()}, error.status)
+        raise
+    except Exception:
+        if record is not None:  # a bug: the key stays used, and says so (never a second send)
+            _idempotency_finish(record, {"error": InternalError("The first request with this key failed on our "
+                                                                "side; check get_orders.").body()}, 500)
+        raise
+    if record is not None:
+        _idempotency_finish(record, {"data": data}, 200)
+    return data
+
+
+def _fingerprint(tool: Tool, arguments: Any) -> str:
+    return hashlib.sha256(json.dumps([tool.name, arguments], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _idempotency_claim(*, user: AbstractBaseUser, key: str, tool: Tool, arguments: Any) -> IdempotencyKey:
+    """Our row for this key, or the first answer again (Replayed) / AlreadyInProgress / IdempotencyKeyReused."""
+    fingerprint = _fingerprint(tool, arguments)
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(user=user, key=key, tool=tool.name, fingerprint=fingerprint)
+    except IntegrityError:
+        first = IdempotencyKey.objects.get(user=user, key=key)
+    if first.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(f"Idempotency-Key {key!r} was used at {iso_ist(first.created_at)} for another "
+                                   f"request ({first.tool}); nothing was sent. Use a new key for a new request.")
+    if first.state == IdempotencyKey.State.RUNNING:
+        raise AlreadyInProgress(f"A request with Idempotency-Key {key!r} is still running; nothing more was sent. "
+                                "Ask again in a moment for its answer.")
+    answer = first.answer or {}
+    if "error" in answer:
+        raise Replayed(answer["error"], first.status_code or 500)
+    raise _Answered(answer.get("data"))
+
+
+class _Answered(Exception):  # noqa: N818 - not an error: the first answer to an idempotency key
+    def __init__(self, data: Any) -> None:
+        super().__init__("answered before")
+        self.data = data
+
+
+def _idempotency_finish(record: IdempotencyKey, answer: dict[str, Any], status: int) -> None:
+    IdempotencyKey.objects.filter(pk=record.pk).update(state=IdempotencyKey.State.DONE, answer=answer,
+                                                       status_code=status)

@@ -81,5 +81,6 @@ def test_an_order_without_an_answer_is_unknown_and_sent_once(user, account, fake
     with pytest.raises(ServiceError) as caught:
         tool_execute(user=user, tool_name="place_order", arguments={"account_id": account.id, **ORDER})
     assert caught.value.type == "order_outcome_unknown" and "get_orders" in caught.value.message
-    assert [r.split(b" ", 2)[:2] for r in fake_kite.requests] == [[b"POST", b"/orders/regular"]]  # once
+    # Sent once; then today's orders were asked for the order's tag (no answer there either).
+    assert [r.split(b" ", 2)[:2] for r in fake_kite.requests] == [[b"POST", b"/orders/regular"], [b"GET", b"/orders"]]
     assert OrderAudit.objects.get().outcome == "unknown"

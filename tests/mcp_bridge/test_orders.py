@@ -157,3 +157,19 @@ def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, 
     assert "BUY 50" in switched.input_requests["confirm_order"].params.message
     assert isinstance(sent, types.CallToolResult) and not sent.is_error, sent
     assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [sent.structured_content["order_id"]]
+
+
+def test_a_malformed_answer_after_kite_took_the_order_is_settled_over_mcp(base_env, paper, mcp, kite_settings):
+    from tests.kite.test_lost_answers import Garbler
+
+    account = paper(confirm=False)
+    garbler = Garbler(kite_settings.url)
+    try:
+        env = base_env(user="alice") | {"KITE_SANDBOX_URL": garbler.url}
+        with mcp(env) as session:
+            placed = session.ok("place_order", order(account, order_type="LIMIT", price=1000.0))
+    finally:
+        garbler.close()
+    [sent] = sandbox_orders(kite_settings, account)
+    assert placed == {"order_id": sent["order_id"]}
+    assert OrderAudit.objects.values_list("path", "outcome", "order_id").get() == ("mcp", "sent", sent["order_id"])
