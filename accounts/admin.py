@@ -56,7 +56,10 @@ class AccountAdminForm(forms.ModelForm):
         account = super().save(commit=False)
         if self.instance.pk:
             stored = Account.objects.get(pk=self.instance.pk)
-            if (stored.api_key, stored.api_secret) != (account.api_key, account.api_secret):
+            # New credentials, or another environment (another server: the key and token would go there),
+            # end the session.
+            if (stored.api_key, stored.api_secret, stored.environment) != (
+                    account.api_key, account.api_secret, account.environment):
                 services.account_reset_for_new_credentials(account=account)
         for field in ("api_key", "api_secret"):
             if not getattr(account, field):

@@ -75,6 +75,22 @@ class AccountEditForm(forms.Form):
         return changes
 
 
+_ON, _OFF = ("on", "true", "1"), ("", "off", "false", "0", "no")
+
+
 class AccountOptionsForm(forms.Form):
+    """Two checkboxes, read strictly: absent is off, "on" (what a browser sends), "true" or "1" is on, and
+    "off", "false", "0" or "no" is off; anything else is an error. (Django's BooleanField reads any text but
+    "false" and "0" as on, "off" and "no" included.)"""
+
     trading_enabled = forms.BooleanField(label="Allow trading", required=False)
     confirm_orders = forms.BooleanField(label="Confirm each order", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("trading_enabled", "confirm_orders"):
+            raw = str(self.data.get(name, "")).lower()
+            if raw not in _ON + _OFF:
+                self.add_error(name, f"{self.data.get(name)!r} is neither on nor off.")
+            data[name] = raw in _ON
+        return data

@@ -110,7 +110,10 @@ def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
 def account_options(request: HttpRequest, account_id: int) -> HttpResponse:
     account = account_or_404(request, account_id)
     form = AccountOptionsForm(request.POST)
-    form.is_valid()  # two optional checkboxes: any input is valid (an unchecked box is absent, i.e. False)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        messages.error(request, f"{account.name}: nothing was changed ({problems}).")
+        return redirect("settings-accounts")
     services.account_update(account=account, **form.cleaned_data)
     trading = "allowed" if account.trading_enabled else "not allowed"
     confirm = "each order is confirmed" if account.confirm_orders else "orders are not confirmed"

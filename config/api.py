@@ -152,3 +152,28 @@ def api_aware_500(request: HttpRequest) -> HttpResponse:
         return JsonResponse(error_body("server_error", "Something went wrong on our side; it has been logged."),
                             status=500)
     return defaults.server_error(request)
+
+
+def api_aware_400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own 400s (a body over the size limit, a bad Host, a malformed request) under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("bad_request", "The request could not be read (too large or malformed)."),
+                            status=400)
+    return defaults.bad_request(request, exception)
+
+
+def api_aware_403(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)
+    return defaults.permission_denied(request, exception)
+
+
+def api_aware_csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal: the API's error body under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("csrf_failed", f"CSRF check failed ({reason}): send the csrftoken cookie's "
+                                                      "value as X-CSRFToken, or use Authorization: Token."),
+                            status=403)
+    from django.views.csrf import csrf_failure
+
+    return csrf_failure(request, reason=reason)

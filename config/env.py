@@ -52,7 +52,7 @@ class StrictEnv:
         value = default if raw is None or raw == "" else raw
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingsError(f"{name}={value!r} is not an http:// or https:// URL.")
+            raise SettingsError(f"{name}={_without_password(value)!r} is not an http:// or https:// URL.")
         return value.rstrip("/")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -79,3 +79,15 @@ class StrictEnv:
             raise SettingsError(f"{name} is not a database URL Django supports "
                                 f"(e.g. sqlite:///db.sqlite3 or postgres://user@host:5432/name): {detail}") from None
         return config
+
+
+def _without_password(value: str) -> str:
+    """A URL as an error message may show it: a password in it becomes ***."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return "(not shown: not a well-formed URL)"
+    if not password:
+        return value
+    return value.replace(f":{password}@", ":***@", 1)

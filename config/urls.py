@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config.api import api_aware_404, api_aware_500
+from config.api import api_aware_400, api_aware_403, api_aware_404, api_aware_500
 from kite.urls import api_urlpatterns as kite_api
 
 urlpatterns = [
@@ -12,5 +12,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
 ]
 
+handler400 = api_aware_400
+handler403 = api_aware_403
 handler404 = api_aware_404
 handler500 = api_aware_500

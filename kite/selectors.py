@@ -77,18 +77,29 @@ def portfolio_summary(*, user: AbstractBaseUser, accounts: list[Account]) -> dic
     holdings = [_holding_row(r.account, h) for r in reads for h in r.data.get("get_holdings") or []]
     positions = [dict(p, account=r.account) for r in reads for p in (r.data.get("get_positions") or {}).get("net", [])]
     margins = [(r.account, r.data["get_margins"]) for r in reads if isinstance(r.data.get("get_margins"), dict)]
+    # What could not be read is never shown as zero or empty.
+    missing = {name: [r.account for r in reads if name not in r.data]
+               for name in ("get_holdings", "get_positions", "get_margins")}
     invested = sum(h["invested"] for h in holdings)
     value = sum(h["value"] for h in holdings)
     day = sum(h["day_change"] for h in holdings)
     available = [(a, _number((m.get("equity") or {}).get("net"))) for a, m in margins]
+    # Totals of the accounts that were read, said to be partial when some were not; none when none was.
+    complete = len(missing["get_holdings"]) < len(reads)
     return {
         "reads": reads, "holdings": holdings, "positions": positions, "margins": available,
         "show_account": len(accounts) > 1,
+        "holdings_missing": missing["get_holdings"], "positions_missing": missing["get_positions"],
+        "holdings_read": [r.account for r in reads if "get_holdings" in r.data],
+        "margins_missing": missing["get_margins"],
+        "incomplete": any(missing.values()),
         "totals": {
-            "invested": invested, "value": value, "pnl": value - invested,
-            "pnl_percent": _percent(value - invested, invested), "day": day,
-            "day_percent": _percent(day, value - day),
-            "available": sum(amount for _, amount in available) if available else None,
+            "invested": invested if complete else None, "value": value if complete else None,
+            "pnl": value - invested if complete else None,
+            "pnl_percent": _percent(value - invested, invested) if complete else None,
+            "day": day if complete else None, "day_percent": _percent(day, value - day) if complete else None,
+            "available": sum(amount for _, amount in available) if available and not missing["get_margins"]
+            else None,
         },
         "fetched_at": timezone.now(),
     }

@@ -55,7 +55,7 @@
   var every = Math.max(1, Number(box.getAttribute("data-live-every")) || 5) * 1000;
   var status = document.getElementById("live-status");
   var statusText = status && status.querySelector("[data-live-text]");
-  var liveText = statusText ? statusText.textContent : "";
+  var liveText = status ? status.getAttribute("data-live-message") || "" : "";
   var timer = null;
   var busy = false;
   var stopped = false;
@@ -64,6 +64,15 @@
     if (!status) { return; }
     status.setAttribute("data-state", state);
     statusText.textContent = text;
+  }
+
+  // Live only when everything was read: data that could not be fetched is never passed off as live.
+  function showFreshness() {
+    if (box.querySelector('[data-incomplete="yes"]')) {
+      show("error", "Refreshing every " + every / 1000 + " s, but some data could not be read (see below)");
+    } else {
+      show("live", liveText);
+    }
   }
 
   function schedule() {
@@ -90,7 +99,7 @@
         if (html === null) { return; }
         box.innerHTML = html;
         box.setAttribute("data-refreshed", String(Date.now()));
-        show("live", liveText);
+        showFreshness();
       })
       .catch(function (error) {
         show("error", "Could not refresh (" + error.message + "); trying again in a few seconds.");
@@ -107,7 +116,7 @@
       timer = null;
       if (!stopped) { show("paused", "Paused while this tab is hidden"); }
     } else if (!stopped) {
-      show("live", liveText);
+      showFreshness();
       refresh();
     }
   });

@@ -61,3 +61,13 @@ def test_admin_can_add_an_account_with_credentials(admin_client):
     assert response.status_code == 302
     account = Account.objects.get(name="Added")
     assert (account.user, account.api_key, account.api_secret) == (owner, "newkey123", "newsecret456")
+
+
+def test_moving_an_account_to_another_environment_ends_its_session(admin_client):
+    account = AccountFactory(api_key="keepkey1", api_secret="keepsecret1", access_token="tok", kite_user_id="AB1234")
+    response = admin_client.post(f"/admin/accounts/account/{account.id}/change/",
+                                 form_data(account, environment="sandbox"))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    # The next call goes to another server: the old token (and Kite user) must not follow it there.
+    assert (account.environment, account.access_token, account.kite_user_id) == ("sandbox", None, "")

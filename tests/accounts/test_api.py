@@ -176,3 +176,13 @@ def test_unknown_api_path_answers_json_404(api_client):
 def test_non_numeric_account_id_is_a_404(api_client):
     response = api_client.get("/api/accounts/abc")
     assert response.status_code == 404 and response.json()["error"]["type"] == "not_found"
+
+
+def test_djangos_own_refusals_under_api_answer_the_error_body_not_html(api_client, user, settings):
+    bad_host = api_client.get("/api/accounts", HTTP_HOST="evil.example")
+    assert bad_host.status_code == 400 and bad_host["Content-Type"] == "application/json"
+    assert bad_host.json()["error"]["type"] == "bad_request"
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    too_big = api_client.post("/api/accounts", {"name": "x" * 5000}, format="json")
+    assert too_big.status_code == 400 and too_big.json()["error"]["type"] == "bad_request"
+    assert not Account.objects.filter(user=user).exists()

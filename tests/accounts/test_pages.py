@@ -197,6 +197,21 @@ def test_options_toggle_trading_and_confirmation(client, account):
     assert "Main: trading allowed; orders are not confirmed." in messages_of(response)
 
 
+@pytest.mark.parametrize("value, allowed", [("off", False), ("no", False), ("0", False), ("false", False),
+                                            ("true", True), ("1", True)])
+def test_options_read_off_as_off(client, account, value, allowed):
+    client.post(f"/settings/accounts/{account.id}/options/", {"trading_enabled": value, "confirm_orders": "on"})
+    account.refresh_from_db()
+    assert (account.trading_enabled, account.confirm_orders) == (allowed, True)
+
+
+def test_options_refuse_what_is_neither_on_nor_off_and_change_nothing(client, account):
+    response = client.post(f"/settings/accounts/{account.id}/options/", {"trading_enabled": "perhaps"}, follow=True)
+    account.refresh_from_db()
+    assert (account.trading_enabled, account.confirm_orders) == (False, True)
+    assert any("nothing was changed" in m and "perhaps" in m for m in messages_of(response))
+
+
 def test_delete_asks_first_then_deletes(client, account, settings):
     settings.KITE_API_ROOT = closed_port_url()  # the best-effort logout at Kite fails quietly
     page = client.get(f"/settings/accounts/{account.id}/delete/")

@@ -32,6 +32,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("APP_BASE_URL", "ftp://example.com", "APP_BASE_URL='ftp://example.com' is not an http"),
         ("DATABASE_URL", "mongodb://db/kite", "DATABASE_URL: unknown database scheme 'mongodb'"),
         ("DATABASE_URL", "postgres://u:hunter2@h:port/db", "DATABASE_URL is not a database URL"),
+        ("KITE_API_ROOT", "ftp://kite:hunter2@proxy.example/", "KITE_API_ROOT='ftp://kite:***@proxy.example/' is not"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not one of"),
     ],
 )

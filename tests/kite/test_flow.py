@@ -1,6 +1,7 @@
 """The login flow and every tool, over HTTP, against the running sandbox, through the official client."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -444,9 +445,16 @@ def test_a_login_by_another_kite_user_is_refused_and_its_token_invalidated(api_c
     assert sandbox_account.access_token is None and sandbox_account.kite_user_id == "ZZ0000"
     messages = [m.message for m in response.wsgi_request._messages]
     assert any("belongs to Kite user ZZ0000" in m for m in messages), messages
-    since = kite_settings.log_tail(1_000_000).splitlines()[seen:]
-    exchanged = next(i for i, line in enumerate(since) if "POST /session/token" in line)
-    assert any("DELETE /session/token" in line for line in since[exchanged:])  # the stranger's session, ended
+    # The stranger's session was ended at Kite. (The sandbox writes a request's log line after answering it,
+    # so the line may land a moment after our answer: read the log until it does, for a bounded while.)
+    deadline = time.monotonic() + 10
+    while True:
+        since = kite_settings.log_tail(1_000_000).splitlines()[seen:]
+        exchanged = next((i for i, line in enumerate(since) if "POST /session/token" in line), None)
+        if exchanged is not None and any("DELETE /session/token" in line for line in since[exchanged:]):
+            break
+        assert time.monotonic() < deadline, since
+        time.sleep(0.05)
 
 
 def test_new_credentials_unbind_the_kite_user(api_client, connected_account):

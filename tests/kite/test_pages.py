@@ -202,8 +202,18 @@ def test_portfolio_for_all_accounts_adds_them_up(client, user, web_connected, ki
                              token_expires_at=timezone.now() - timedelta(minutes=1))
     page = client.get("/portfolio/?account=all").content.decode()
     assert total(page, "invested") == pytest.approx(one, abs=0.01)
+    assert "Totals of Paper only: the holdings of Stale could not be read" in page  # said to be partial
+    assert 'data-missing="holdings"' in page and 'data-incomplete="yes"' in page
     assert "Log in again" in problem(page, expired)
     assert 'class="account-tag">Paper<' in page
+
+
+def test_nothing_read_is_never_shown_as_zero_or_empty(client, user):
+    AccountFactory(user=user, name="Stale", access_token=TOKEN, token_expires_at=timezone.now() - timedelta(minutes=1))
+    page = client.get("/portfolio/").content.decode()
+    assert "₹0.00" not in page and "No holdings." not in page and "No positions today." not in page
+    assert "No totals: the holdings of Stale could not be read" in page
+    assert 'data-state="error"' in page  # the status line does not say "Live"
 
 
 def test_a_session_kite_refuses_turns_into_log_in_again(client, user, web_connected, kite_settings):
