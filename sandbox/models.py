@@ -54,6 +54,8 @@ class PaperUser(models.Model):
     # Up to when open orders have been evaluated against the price path.
     synced_at = models.DateTimeField()
     open_orders = models.PositiveIntegerField(default=0)
+    # Active GTT triggers: like open orders, they are evaluated whenever the clock or a price moves.
+    active_gtts = models.PositiveIntegerField(default=0)
     # Brokerage and statutory charges of the book day's fills (to the paisa): they count against the
     # margins at once and leave the cash at the day's settlement, as on Zerodha's contract note.
     charges_today = models.DecimalField(**MONEY, default=Decimal("0"))
@@ -245,3 +247,101 @@ class Holding(models.Model):
     @property
     def quantity(self) -> int:
         return self.realised_quantity + self.t1_quantity
+
+
+class GTTTrigger(models.Model):
+    """A Good Till Triggered order: a condition on one instrument's price and the LIMIT order(s) it
+    places when met. `orders` is Kite's list as it reads (each with its `result` once fired)."""
+
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="gtts")
+    app_id = models.PositiveIntegerField(default=0)  # Kite shows the placing app in the fired order's meta
+    trigger_type = models.CharField(max_length=8)  # single | two-leg
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    instrument_token = models.BigIntegerField()
+    trigger_values = models.JSONField()  # [value] or [lower, upper]
+    last_price = models.FloatField()  # as sent: which side of the market a single trigger waits on
+    orders = models.JSONField()
+    status = models.CharField(max_length=16, db_index=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"GTT {self.pk} {self.trigger_type} {self.exchange}:{self.tradingsymbol} {self.status}"
+
+
+class MFHolding(models.Model):
+    """Units of one mutual fund scheme in a folio."""
+
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="mf_holdings")
+    tradingsymbol = models.CharField(max_length=16)  # the scheme's ISIN
+    folio = models.CharField(max_length=16)
+    quantity = models.DecimalField(max_digits=20, decimal_places=3, default=Decimal("0"))
+    average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["tradingsymbol"]
+        constraints = [models.UniqueConstraint(fields=["user", "tradingsymbol"], name="sandbox_mfholding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tradingsymbol} x{self.quantity}"
+
+
+class MFSip(models.Model):
+    """A systematic investment plan: an MF BUY of `amount` on each instalment date."""
+
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="mf_sips")
+    sip_id = models.CharField(max_length=20, unique=True)
+    tradingsymbol = models.CharField(max_length=16)
+    amount = models.DecimalField(**MONEY)
+    instalments = models.IntegerField()  # -1: until cancelled
+    frequency = models.CharField(max_length=10)  # weekly | monthly | quarterly
+    instalment_day = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, db_index=True)  # ACTIVE | PAUSED | CANCELLED | COMPLETED
+    tag = models.CharField(max_length=20, blank=True, default="")
+    created = models.DateTimeField()
+    next_instalment = models.DateField()
+    last_instalment = models.DateTimeField()
+    completed_instalments = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"SIP {self.sip_id} {self.tradingsymbol} {self.amount} {self.frequency}"
+
+
+class MFOrder(models.Model):
+    """A mutual fund order: OPEN until allotted at the next business day's NAV (or cancelled)."""
+
+    user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="mf_orders")
+    order_id = models.CharField(max_length=36, unique=True)
+    tradingsymbol = models.CharField(max_length=16)
+    transaction_type = models.CharField(max_length=4)
+    variety = models.CharField(max_length=8, default="regular")  # regular | sip
+    purchase_type = models.CharField(max_length=10, blank=True, default="")  # FRESH | ADDITIONAL (BUY only)
+    amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    quantity = models.DecimalField(max_digits=20, decimal_places=3, default=Decimal("0"))
+    average_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    status = models.CharField(max_length=10, db_index=True)
+    status_message = models.TextField(blank=True, default="")
+    tag = models.CharField(max_length=20, blank=True, default="")
+    sip = models.ForeignKey(MFSip, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    folio = models.CharField(max_length=16, blank=True, default="")
+    exchange_order_id = models.CharField(max_length=16, blank=True, default="")
+    settlement_id = models.CharField(max_length=16, blank=True, default="")
+    order_timestamp = models.DateTimeField()
+    allot_on = models.DateField()  # the business day whose NAV it is allotted at
+    allotted_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-order_timestamp", "-id"]
+        indexes = [models.Index(fields=["user", "status"])]
+
+    def __str__(self) -> str:
+        return f"MF {self.order_id} {self.transaction_type} {self.tradingsymbol} {self.status}"

@@ -28,8 +28,16 @@ urlpatterns = [
     path("margins/orders", views.margins_orders),
     path("margins/basket", views.margins_basket),
     path("charges/orders", views.charges_orders),
-    re_path(r"^(session/refresh_token|user/profile/full|portfolio/holdings/.+|gtt|mf|margins|charges|alerts)"
-            r"(/.*)?$", views.unavailable),
+    path("gtt/triggers", views.gtt_triggers),
+    path("gtt/triggers/<str:trigger_id>", views.gtt_trigger),
+    path("mf/instruments", views.mf_instruments),
+    path("mf/holdings", views.mf_holdings),
+    path("mf/orders", views.mf_orders),
+    path("mf/orders/<str:order_id>", views.mf_order),
+    path("mf/sips", views.mf_sips),
+    path("mf/sips/<str:sip_id>", views.mf_sip),
+    re_path(r"^(session/refresh_token|user/profile/full|portfolio/holdings/.+|gtt|mf/holdings/.+|mf/allotments"
+            r"|margins|charges|alerts)(/.*)?$", views.unavailable),
     path("connect/login", views.connect_login),
     path("sandbox/apps", views.sandbox_apps),
     path("sandbox/clock", views.sandbox_clock),

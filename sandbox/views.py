@@ -13,8 +13,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import pricing, selectors, users
+from sandbox import gtt, mf, pricing, selectors, users
 from sandbox.clock import IST, clock_read, clock_set
+from sandbox.engine.convert import position_convert
 from sandbox.engine.scheduler import book_sync, books_sync_open
 from sandbox.engine.services import order_cancel, order_modify, order_place_answer
 from sandbox.errors import InputError, PermissionDenied, error_response
@@ -71,7 +72,7 @@ def auctions(kite: KiteRequest) -> Any:
 @kite_endpoint({"GET": OTHERS, "PUT": OTHERS})
 def positions(kite: KiteRequest) -> Any:
     if kite.request.method == "PUT":
-        raise PermissionDenied("Converting positions is not available in the sandbox.")
+        return position_convert(user=kite.user, params=kite.params, now=kite.now)
     return selectors.positions_payload(user=kite.user, now=kite.now)
 
 
@@ -109,6 +110,71 @@ def order_modify_cancel_or_trades(kite: KiteRequest, first: str, second: str) ->
 @kite_endpoint(GET)
 def trades(kite: KiteRequest) -> Any:
     return selectors.trades_list(user=kite.user, now=kite.now)
+
+
+# --- GTT -------------------------------------------------------------------------------------------------------
+# Placed, modified and deleted at any hour (they wait for the price); not counted as orders or held to
+# the static IP: Kite's 2026 notice names order placement, modification and cancellation only.
+
+@kite_endpoint({"GET": OTHERS, "POST": OTHERS})
+def gtt_triggers(kite: KiteRequest) -> Any:
+    if kite.request.method == "POST":
+        return {"trigger_id": gtt.gtt_place(user=kite.user, app=kite.app, params=kite.params, now=kite.now)}
+    return gtt.gtt_list(user=kite.user)
+
+
+@kite_endpoint({"GET": OTHERS, "PUT": OTHERS, "DELETE": OTHERS})
+def gtt_trigger(kite: KiteRequest, trigger_id: str) -> Any:
+    method = kite.request.method
+    if method == "GET":
+        return gtt.gtt_get(user=kite.user, trigger_id=trigger_id)
+    if method == "PUT":
+        return {"trigger_id": gtt.gtt_modify(user=kite.user, trigger_id=trigger_id, params=kite.params,
+                                             now=kite.now)}
+    return {"trigger_id": gtt.gtt_delete(user=kite.user, trigger_id=trigger_id, now=kite.now)}
+
+
+# --- mutual funds ----------------------------------------------------------------------------------------------
+
+@kite_endpoint(GET, auth=False)
+def mf_instruments(kite: KiteRequest) -> Any:
+    return HttpResponse(mf.mf_instruments_csv(now=kite.now), content_type="text/csv")
+
+
+@kite_endpoint(GET)
+def mf_holdings(kite: KiteRequest) -> Any:
+    return mf.mf_holdings_list(user=kite.user, now=kite.now)
+
+
+@kite_endpoint({"GET": OTHERS, "POST": OTHERS})
+def mf_orders(kite: KiteRequest) -> Any:
+    if kite.request.method == "POST":
+        return {"order_id": mf.mf_order_place(user=kite.user, params=kite.params, now=kite.now)}
+    return mf.mf_orders_list(user=kite.user, now=kite.now)
+
+
+@kite_endpoint({"GET": OTHERS, "DELETE": OTHERS})
+def mf_order(kite: KiteRequest, order_id: str) -> Any:
+    if kite.request.method == "DELETE":
+        return {"order_id": mf.mf_order_cancel(user=kite.user, order_id=order_id, now=kite.now)}
+    return mf.mf_order_get(user=kite.user, order_id=order_id, now=kite.now)
+
+
+@kite_endpoint({"GET": OTHERS, "POST": OTHERS})
+def mf_sips(kite: KiteRequest) -> Any:
+    if kite.request.method == "POST":
+        return {"sip_id": mf.mf_sip_place(user=kite.user, params=kite.params, now=kite.now)}
+    return mf.mf_sips_list(user=kite.user)
+
+
+@kite_endpoint({"GET": OTHERS, "PUT": OTHERS, "DELETE": OTHERS})
+def mf_sip(kite: KiteRequest, sip_id: str) -> Any:
+    method = kite.request.method
+    if method == "GET":
+        return mf.mf_sip_get(user=kite.user, sip_id=sip_id)
+    if method == "PUT":
+        return {"sip_id": mf.mf_sip_modify(user=kite.user, sip_id=sip_id, params=kite.params, now=kite.now)}
+    return {"sip_id": mf.mf_sip_cancel(user=kite.user, sip_id=sip_id, now=kite.now)}
 
 
 # --- margin calculator and charges (JSON-array bodies) ------------------------------------------------------

@@ -16,7 +16,7 @@ from django.db import models, transaction
 
 from sandbox.engine.payload import order_payload
 from sandbox.engine.spec import OPEN_STATUSES
-from sandbox.models import Holding, Order, OrderEvent, PaperUser, Position
+from sandbox.models import GTTTrigger, Holding, Order, OrderEvent, PaperUser, Position
 from sandbox.universe import Instrument
 
 _lock = threading.RLock()
@@ -30,6 +30,7 @@ class Book:
             (p.instrument_token, p.product): p for p in Position.objects.filter(user=user)}
         self.holdings: dict[int, Holding] = {h.instrument_token: h for h in Holding.objects.filter(user=user)}
         self.events: list[OrderEvent] = []
+        self.gtts: list[GTTTrigger] | None = None  # loaded on first use: most books have none
         self.dirty: dict[int, models.Model] = {}
         self.deleted: list[models.Model] = []
 
@@ -38,6 +39,13 @@ class Book:
 
     def open_orders(self) -> list[Order]:
         return [o for o in self.orders if o.status in OPEN_STATUSES]
+
+    def active_gtts(self) -> list[GTTTrigger]:
+        """The user's active GTT triggers (read once per unit of work)."""
+        if self.gtts is None:
+            self.gtts = (list(GTTTrigger.objects.filter(user=self.user, status="active").order_by("id"))
+                         if self.user.active_gtts else [])
+        return [g for g in self.gtts if g.status == "active"]
 
     def snapshot(self, order: Order, status: str | None = None) -> None:
         """Record the order as it reads now (or at an interim `status`) in its history."""
@@ -63,6 +71,8 @@ class Book:
                 obj.save()
         OrderEvent.objects.bulk_create(self.events)
         self.user.open_orders = len(self.open_orders())
+        if self.gtts is not None:
+            self.user.active_gtts = len(self.active_gtts())
         self.user.save()
         self.events, self.dirty, self.deleted = [], {}, []
 

@@ -2,6 +2,9 @@
 DAY orders cancelled at the close, and the end-of-day settlement (cash, T1 holdings, carried
 positions, expiries).
 
+GTT triggers meet the price path with the open orders, and mutual fund orders and SIP instalments
+follow the day rollovers (`sandbox.engine.gtt`, `sandbox.engine.mf`).
+
 Nothing runs on a timer: whenever a user's books are next touched, `book_advance` replays every
 event since they were last brought up to date, in time order (`book_sync` does it under the lock,
 and only when something may have happened).
@@ -10,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+
+from django.db.models import Q
 
 from sandbox import accounting as acc
 from sandbox import pricing
@@ -27,6 +32,7 @@ from sandbox.clock import (
 )
 from sandbox.conf import market_always_open
 from sandbox.engine.book import Book, locked_book
+from sandbox.engine.gtt import gtt_evaluate
 from sandbox.engine.lifecycle import (
     order_go_live,
     order_mark_cancelled,
@@ -35,6 +41,7 @@ from sandbox.engine.lifecycle import (
     order_try_fill,
 )
 from sandbox.engine.margins import ltp, required_margin, rms_check
+from sandbox.engine.mf import mf_day_begins, mf_end_of_day
 from sandbox.engine.spec import AMO_RECEIVED, OPEN, OPEN_STATUSES, TRIGGER_PENDING
 from sandbox.models import Holding, PaperUser
 from sandbox.universe import Instrument, instrument_by_token
@@ -45,13 +52,18 @@ CANCELLED_AT_SQUARE_OFF = "Order cancelled by the system at the intraday square-
 
 
 def _evaluate(book: Book, start: dt.datetime, end: dt.datetime, *, include_end: bool) -> None:
-    """Open orders meet the price path in (start, end) (and at `end` when include_end)."""
+    """Active GTT triggers, then open orders (those they placed included), meet the price path in
+    (start, end) (and at `end` when include_end)."""
+    triggers = book.active_gtts()
     live = [o for o in book.open_orders() if o.status in (OPEN, TRIGGER_PENDING)]
-    if not live:
+    if not live and not triggers:
         return
     marks = [m for m in pricing.minute_marks(start, end) if m < end and in_session(m)]
     if include_end and is_market_open(end):
         marks.append(end)
+    if triggers:
+        gtt_evaluate(book, marks)
+        live = [o for o in book.open_orders() if o.status in (OPEN, TRIGGER_PENDING)]
     for order in live:
         inst = instrument_by_token(order.instrument_token)
         if inst is None:
@@ -212,7 +224,10 @@ def book_advance(book: Book, now: dt.datetime) -> None:
         day = book_day(moment)
         if kind == "rollover":
             while user.book_day < day:
-                _end_of_day(book, user.book_day, user.book_day + dt.timedelta(days=1))
+                ended = user.book_day
+                _end_of_day(book, ended, ended + dt.timedelta(days=1))
+                mf_end_of_day(book, ended)
+                mf_day_begins(book, user.book_day)
         elif kind == "open":
             _on_open(book, moment)
         elif kind == "square_off" and user.closed_day != day:
@@ -229,14 +244,16 @@ def book_sync(user: PaperUser, now: dt.datetime) -> None:
     day = book_day(now)
     close_due = (not market_always_open() and is_trading_day(day) and now >= at(day, MIS_SQUARE_OFF)
                  and user.closed_day != day)
-    if user.book_day < day or close_due or (user.open_orders and now != user.synced_at):
+    waiting = user.open_orders or user.active_gtts
+    if user.book_day < day or close_due or (waiting and now != user.synced_at):
         with locked_book(user.pk) as book:
             book_advance(book, now)
         user.refresh_from_db()
 
 
 def books_sync_open(now: dt.datetime) -> None:
-    """Evaluate every user's open orders now (after a price was moved)."""
-    for user_pk in PaperUser.objects.filter(open_orders__gt=0).values_list("pk", flat=True):
+    """Evaluate every user's open orders and GTT triggers now (after a price was moved)."""
+    waiting = PaperUser.objects.filter(Q(open_orders__gt=0) | Q(active_gtts__gt=0))
+    for user_pk in waiting.values_list("pk", flat=True):
         with locked_book(user_pk) as book:
             book_advance(book, now)

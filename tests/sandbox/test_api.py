@@ -69,7 +69,8 @@ def logged_in(client):
 def test_unknown_route_and_wrong_method_answer_kites_envelope(client):
     assert envelope_error(client.get("/no/such/route"), 404, "GeneralException") == "Route not found"
     envelope_error(client.delete("/user/profile"), 405, "GeneralException")
-    envelope_error(client.get("/gtt/triggers"), 403, "PermissionException")
+    envelope_error(client.get("/mf/allotments"), 403, "PermissionException")  # a route the sandbox does not offer
+    envelope_error(client.get("/gtt/triggers"), 403, "TokenException")  # one it offers, to a logged-in user
 
 
 def test_login_page_is_one_form_and_unknown_keys_get_an_error_page(client):
