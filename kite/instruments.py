@@ -16,22 +16,31 @@ from zoneinfo import ZoneInfo
 IST = ZoneInfo("Asia/Kolkata")
 _FIELDS = ("instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry", "strike",
            "tick_size", "lot_size", "instrument_type", "segment", "exchange")
+# The mutual-fund master (mf_instruments): schemes by their ISIN-like tradingsymbol, all on "exchange" MF.
+MF_FIELDS = ("tradingsymbol", "amc", "name", "purchase_allowed", "redemption_allowed", "minimum_purchase_amount",
+             "purchase_amount_multiplier", "minimum_additional_purchase_amount", "minimum_redemption_quantity",
+             "redemption_quantity_multiplier", "dividend_type", "scheme_type", "plan", "settlement_type",
+             "last_price", "last_price_date", "exchange")
 
 
 # Where an Indian trader looks first when a symbol is listed on several exchanges.
 _EXCHANGE_RANK = {"NSE": 0, "BSE": 1, "NFO": 2, "BFO": 3, "MCX": 4, "CDS": 5, "BCD": 6}
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row.get(k) for k in _FIELDS}
-    if isinstance(out["expiry"], date):
-        out["expiry"] = out["expiry"].isoformat()
+def _plain(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: row.get(k) for k in fields}
+    for key, value in out.items():
+        if isinstance(value, date):
+            out[key] = value.isoformat()
     return out
 
 
 class InstrumentIndex:
-    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
-        self.rows: list[dict[str, Any]] = [_plain(r) for r in rows]
+    def __init__(self, rows: Iterable[dict[str, Any]], *, fields: tuple[str, ...] = _FIELDS,
+                 exchange: str | None = None) -> None:
+        """`exchange` names the exchange of rows that carry none (the MF master's)."""
+        self.rows: list[dict[str, Any]] = [_plain({"exchange": exchange, **r} if exchange else r, fields)
+                                           for r in rows]
         self.by_key: dict[str, dict[str, Any]] = {f"{r['exchange']}:{r['tradingsymbol']}": r for r in self.rows}
         symbols: list[tuple[str, int]] = []
         words: list[tuple[str, int]] = []
@@ -120,18 +129,22 @@ _cache: dict[str, _Entry] = {}
 _lock = threading.Lock()
 
 
-def instrument_index(root: str, fetch: Callable[[], list[dict[str, Any]]], *, now: datetime | None = None
-                     ) -> InstrumentIndex:
-    """The day's index for a Kite origin; `fetch` (the client's `instruments()`) runs once per day."""
+def instrument_index(root: str, fetch: Callable[[], list[dict[str, Any]]], *, now: datetime | None = None,
+                     mutual_funds: bool = False) -> InstrumentIndex:
+    """The day's index for a Kite origin; `fetch` (the client's `instruments()`, or `mf_instruments()` for the
+    mutual-fund master) runs once per day."""
     today = trading_day(now)
-    entry = _cache.get(root)
+    key = f"{root} mf" if mutual_funds else root
+    entry = _cache.get(key)
     if entry is not None and entry.day == today:
         return entry.index
     with _lock:
-        entry = _cache.get(root)
+        entry = _cache.get(key)
         if entry is None or entry.day != today:
-            entry = _Entry(day=today, index=InstrumentIndex(fetch()))
-            _cache[root] = entry
+            rows = fetch()
+            index = InstrumentIndex(rows, fields=MF_FIELDS, exchange="MF") if mutual_funds else InstrumentIndex(rows)
+            entry = _Entry(day=today, index=index)
+            _cache[key] = entry
     return entry.index
 
 

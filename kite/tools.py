@@ -46,6 +46,27 @@ class Args(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class MarginOrder(Args):
+    """An order as Kite's margin calculators take it (POST /margins/orders, /margins/basket)."""
+
+    exchange: Exchange
+    tradingsymbol: Symbol
+    transaction_type: Literal["BUY", "SELL"]
+    variety: Variety = "regular"
+    product: Product
+    order_type: OrderType
+    quantity: int = Field(gt=0, le=10_000_000)
+    price: float = Field(0, ge=0, lt=10_000_000)
+    trigger_price: float = Field(0, ge=0, lt=10_000_000)
+
+
+class ChargeOrder(MarginOrder):
+    """An executed order as Kite's contract-note calculator takes it (POST /charges/orders)."""
+
+    order_id: str = Field("1", min_length=1, max_length=40)
+    average_price: float = Field(gt=0, lt=10_000_000, description="The price it was (or would be) executed at.")
+
+
 class NoAccountArgs(Args):
     pass
 
@@ -225,6 +246,164 @@ class CancelOrderArgs(ToolArgs):
     order_id: OrderId
 
 
+class ExitOrderArgs(ToolArgs):
+    variety: Literal["co"] = Field("co", description="Cover orders are what exit_order exits.")
+    order_id: OrderId = Field(description="The cover order's second leg (its stop-loss), or the order itself.")
+    parent_order_id: OrderId | None = None
+
+
+class OrdersArgs(ToolArgs):
+    """A list of Kite order objects, for the margin and charges calculators."""
+
+    orders: list[MarginOrder] = Field(min_length=1, max_length=50)
+
+
+class BasketArgs(OrdersArgs):
+    consider_positions: bool = Field(True, description="Count today's open positions (hedges lower the margin).")
+
+
+class ChargesArgs(ToolArgs):
+    orders: list[ChargeOrder] = Field(min_length=1, max_length=50)
+
+
+class TriggerArgs(ToolArgs):
+    trigger_id: int = Field(ge=1, description="A GTT's trigger_id (get_gtts lists them).")
+
+
+class GttOrder(Args):
+    transaction_type: Literal["BUY", "SELL"]
+    quantity: int = Field(gt=0, le=1_000_000)
+    price: Price = Field(description="The LIMIT price the order is placed at when the trigger fires.")
+    order_type: Literal["LIMIT"] = "LIMIT"
+    product: Literal["CNC", "NRML"] = Field("CNC", description="CNC for equity, NRML for F&O (Kite's rule).")
+
+
+class GttArgs(ToolArgs):
+    trigger_type: Literal["single", "two-leg"]
+    exchange: Exchange
+    tradingsymbol: Symbol
+    trigger_values: list[Price] = Field(min_length=1, max_length=2, description="One for single; two, lower then "
+                                                                                  "upper, for two-leg (OCO).")
+    last_price: Price = Field(description="The instrument's last price now (get_ltp), which Kite checks the "
+                                          "triggers against.")
+    orders: list[GttOrder] = Field(min_length=1, max_length=2, description="One order per trigger value, in the "
+                                                                           "same order.")
+
+    @model_validator(mode="after")
+    def _legs(self) -> GttArgs:
+        legs = 1 if self.trigger_type == "single" else 2
+        if len(self.trigger_values) != legs:
+            raise ValueError(f"a {self.trigger_type} GTT takes {legs} trigger value(s), not {len(self.trigger_values)}")
+        if len(self.orders) != legs:
+            raise ValueError(f"a {self.trigger_type} GTT takes {legs} order(s), one per trigger value")
+        if legs == 2 and not self.trigger_values[0] < self.last_price < self.trigger_values[1]:
+            raise ValueError("a two-leg GTT's trigger values are ascending, the last price between them (lower: "
+                             "the stop-loss, upper: the target)")
+        if legs == 1 and self.trigger_values[0] == self.last_price:
+            raise ValueError("the trigger value must differ from the last price")
+        return self
+
+
+class ModifyGttArgs(GttArgs):
+    trigger_id: int = Field(ge=1)
+
+
+class MfInstrumentArgs(ToolArgs):
+    query: str = Field(min_length=1, max_length=64, description='Scheme name or code, e.g. "nifty index direct".')
+    limit: int = Field(20, ge=1, le=100)
+
+
+class MfOrderIdArgs(ToolArgs):
+    order_id: OrderId
+
+
+class MfOrdersArgs(ToolArgs):
+    order_id: OrderId | None = Field(None, description="One order; all of them (the last 7 days) when omitted.")
+
+
+class SipIdArgs(ToolArgs):
+    sip_id: OrderId
+
+
+class MfSipsArgs(ToolArgs):
+    sip_id: OrderId | None = Field(None, description="One SIP; all of them when omitted.")
+
+
+MfSymbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{8,20}$", description="The scheme's code (ISIN), e.g. "
+                                                                         '"INF209K01157" (search_mf_instruments).')]
+Rupees = Annotated[float, Field(gt=0, lt=10_000_000_000)]
+
+
+class MfOrderArgs(ToolArgs):
+    tradingsymbol: MfSymbol
+    transaction_type: Literal["BUY", "SELL"]
+    amount: Rupees | None = Field(None, description="BUY: the rupees to invest.")
+    quantity: float | None = Field(None, gt=0, description="SELL: the units to redeem.")
+    tag: str | None = Field(None, pattern=_TAG)
+
+    @model_validator(mode="after")
+    def _by_side(self) -> MfOrderArgs:
+        if self.transaction_type == "BUY" and (self.amount is None or self.quantity is not None):
+            raise ValueError("a BUY takes an amount (rupees), not a quantity")
+        if self.transaction_type == "SELL" and (self.quantity is None or self.amount is not None):
+            raise ValueError("a SELL takes a quantity (units), not an amount")
+        return self
+
+
+Frequency = Literal["weekly", "monthly", "quarterly"]
+
+
+class MfSipArgs(ToolArgs):
+    tradingsymbol: MfSymbol
+    amount: Rupees = Field(description="Rupees per instalment.")
+    instalments: int = Field(ge=-1, le=1000, description="How many instalments; -1 until cancelled.")
+    frequency: Frequency
+    instalment_day: int | None = Field(None, ge=1, le=28, description="Monthly and quarterly: the day of the month.")
+    initial_amount: Rupees | None = Field(None, description="A first purchase now, besides the instalments.")
+    tag: str | None = Field(None, pattern=_TAG)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> MfSipArgs:
+        if self.instalments == 0:
+            raise ValueError("instalments is at least 1 (or -1: until cancelled)")
+        if self.frequency == "weekly" and self.instalment_day is not None:
+            raise ValueError("a weekly SIP takes no instalment_day")
+        return self
+
+
+class ModifySipArgs(ToolArgs):
+    sip_id: OrderId
+    amount: Rupees | None = None
+    status: Literal["active", "paused"] | None = None
+    instalments: int | None = Field(None, ge=-1, le=1000)
+    frequency: Frequency | None = None
+    instalment_day: int | None = Field(None, ge=1, le=28)
+
+    @model_validator(mode="after")
+    def _something(self) -> ModifySipArgs:
+        if all(getattr(self, f) is None for f in ("amount", "status", "instalments", "frequency", "instalment_day")):
+            raise ValueError("nothing to modify: give amount, status, instalments, frequency or instalment_day")
+        if self.instalments == 0:
+            raise ValueError("instalments is at least 1 (or -1: until cancelled)")
+        return self
+
+
+class ConvertArgs(ToolArgs):
+    exchange: Exchange
+    tradingsymbol: Symbol
+    transaction_type: Literal["BUY", "SELL"] = Field(description="The position's side (BUY for a long one).")
+    position_type: Literal["day", "overnight"]
+    quantity: int = Field(gt=0, le=1_000_000)
+    old_product: Product
+    new_product: Product
+
+    @model_validator(mode="after")
+    def _different(self) -> ConvertArgs:
+        if self.old_product == self.new_product:
+            raise ValueError("old_product and new_product are the same")
+        return self
+
+
 # --- Handlers ---------------------------------------------------------------------------------------
 
 RateClass = Literal["quote", "historical", "orders", "other"]  # Kite's per-key limits (kite.ratelimit)
@@ -242,6 +421,10 @@ class ToolContext(Protocol):
         ...
 
     def instruments(self) -> Any: ...
+
+    def mf_instruments(self) -> Any:
+        """The day's mutual-fund master, indexed (kite.instruments.InstrumentIndex)."""
+        ...
 
     def last_price(self, instrument: str) -> float | None:
         """Kite's last price of an instrument, or None when Kite could not say."""
@@ -355,6 +538,78 @@ def _preview(ctx: ToolContext, args: PlaceOrderArgs) -> Any:
     return answer
 
 
+def _calculator(method: str) -> Callable[[ToolContext, Any], Any]:
+    """Kite's margin and charges calculators take a JSON list of order objects."""
+    def handler(ctx: ToolContext, args: Any) -> Any:
+        orders = [o.model_dump() for o in args.orders]
+        if isinstance(args, BasketArgs):
+            return ctx.call(method, orders, consider_positions=args.consider_positions)
+        return ctx.call(method, orders)
+    return handler
+
+
+def _optional_id(method: str, name: str) -> Callable[[ToolContext, Any], Any]:
+    def handler(ctx: ToolContext, args: Any) -> Any:
+        value = getattr(args, name)
+        return ctx.call(method, value) if value is not None else ctx.call(method)
+    return handler
+
+
+def _search_mf(ctx: ToolContext, args: MfInstrumentArgs) -> Any:
+    return ctx.mf_instruments().search(args.query, limit=args.limit)
+
+
+def _gtt_payload(args: GttArgs) -> dict[str, Any]:
+    return {"trigger_type": args.trigger_type, "tradingsymbol": args.tradingsymbol, "exchange": args.exchange,
+            "trigger_values": list(args.trigger_values), "last_price": args.last_price,
+            "orders": [o.model_dump() for o in args.orders]}
+
+
+def _place_gtt(ctx: ToolContext, args: GttArgs) -> Any:
+    return ctx.call("place_gtt", **_gtt_payload(args))  # {"trigger_id": ...}
+
+
+def _modify_gtt(ctx: ToolContext, args: ModifyGttArgs) -> Any:
+    return ctx.call("modify_gtt", trigger_id=args.trigger_id, **_gtt_payload(args))
+
+
+def _delete_gtt(ctx: ToolContext, args: TriggerArgs) -> Any:
+    return ctx.call("delete_gtt", args.trigger_id)
+
+
+def _place_mf(ctx: ToolContext, args: MfOrderArgs) -> Any:
+    return {"order_id": ctx.call("place_mf_order", args.tradingsymbol, args.transaction_type, quantity=args.quantity,
+                                 amount=args.amount, tag=args.tag).get("order_id")}
+
+
+def _cancel_mf(ctx: ToolContext, args: MfOrderIdArgs) -> Any:
+    answer = ctx.call("cancel_mf_order", args.order_id)
+    return answer if isinstance(answer, dict) else {"order_id": args.order_id}
+
+
+def _place_sip(ctx: ToolContext, args: MfSipArgs) -> Any:
+    return ctx.call("place_mf_sip", args.tradingsymbol, args.amount, args.instalments, args.frequency,
+                    initial_amount=args.initial_amount, instalment_day=args.instalment_day, tag=args.tag)
+
+
+def _modify_sip(ctx: ToolContext, args: ModifySipArgs) -> Any:
+    return ctx.call("modify_mf_sip", args.sip_id, amount=args.amount, status=args.status,
+                    instalments=args.instalments, frequency=args.frequency, instalment_day=args.instalment_day)
+
+
+def _cancel_sip(ctx: ToolContext, args: SipIdArgs) -> Any:
+    answer = ctx.call("cancel_mf_sip", args.sip_id)
+    return answer if isinstance(answer, dict) else {"sip_id": args.sip_id}
+
+
+def _convert(ctx: ToolContext, args: ConvertArgs) -> Any:
+    return {"converted": bool(ctx.call("convert_position", **args.model_dump(exclude={"account_id"})))}
+
+
+def _exit(ctx: ToolContext, args: ExitOrderArgs) -> Any:
+    return {"order_id": ctx.call("exit_order", args.variety, args.order_id, parent_order_id=args.parent_order_id)}
+
+
 def _order_kwargs(args: ToolArgs) -> dict[str, Any]:
     return {k: v for k, v in args.model_dump(exclude={"account_id"}).items() if v is not None}
 
@@ -430,6 +685,44 @@ def _describe_cancel(a: CancelOrderArgs) -> str:
     return f"order {a.order_id} ({a.variety})"
 
 
+def _describe_gtt(a: GttArgs) -> str:
+    """"SELL 10 NSE:INFY at 1,450.00 (LIMIT, CNC) if the price falls to 1,455.00; or SELL 10 at 1,720.00 if it
+    rises to 1,715.00" - what fires when."""
+    legs = []
+    for n, (trigger, order) in enumerate(zip(a.trigger_values, a.orders, strict=True)):
+        way = "falls" if trigger < a.last_price else "rises"
+        what = f"{a.exchange}:{a.tradingsymbol} " if n == 0 else ""
+        legs.append(f"{order.transaction_type} {order.quantity} {what}at {money(order.price)}"
+                    + (f" ({order.order_type}, {order.product})" if n == 0 else "")
+                    + f" if {'the price' if n == 0 else 'it'} {way} to {money(trigger)}")
+    prefix = f"trigger {a.trigger_id}: " if isinstance(a, ModifyGttArgs) else ""
+    return prefix + "; or ".join(legs) + f" (last price {money(a.last_price)})"
+
+
+def _describe_mf(a: MfOrderArgs) -> str:
+    what = f"₹{money(a.amount)} of" if a.amount is not None else f"{a.quantity:g} units of"
+    return f"{a.transaction_type} {what} {a.tradingsymbol}" + (f", tag {a.tag}" if a.tag else "")
+
+
+def _describe_sip(a: MfSipArgs) -> str:
+    when = a.frequency + (f" on day {a.instalment_day}" if a.instalment_day else "")
+    count = "until cancelled" if a.instalments == -1 else f"{a.instalments} instalments"
+    first = f", ₹{money(a.initial_amount)} at once" if a.initial_amount else ""
+    return f"₹{money(a.amount)} {when} into {a.tradingsymbol}, {count}{first}"
+
+
+def _describe_sip_change(a: ModifySipArgs) -> str:
+    changes = [f"{k.replace('_', ' ')} → {money(v) if k == 'amount' else v}"
+               for k in ("amount", "status", "instalments", "frequency", "instalment_day")
+               if (v := getattr(a, k)) is not None]
+    return f"SIP {a.sip_id}: " + ", ".join(changes)
+
+
+def _describe_convert(a: ConvertArgs) -> str:
+    return (f"{a.quantity} of the {a.position_type} {a.transaction_type} position in {a.exchange}:{a.tradingsymbol} "
+            f"from {a.old_product} to {a.new_product}")
+
+
 # --- The registry -----------------------------------------------------------------------------------
 
 _ENVIRONMENT_WORDS = {"sandbox": "sandbox account: paper money", "live": "LIVE account: real money"}
@@ -464,7 +757,7 @@ class Write:
     """What makes a write tool safe: its own words for the human, and what it creates at Kite."""
 
     describe: Callable[[Any], str]  # the validated arguments -> what will be sent, in words a trader checks
-    creates: str = "order_id"  # the field of the handler's answer naming what Kite created or changed
+    creates: str | None = "order_id"  # the field of the handler's answer naming what Kite created or changed
     unknown_outcome: str = _CHECK_ORDERS  # what to do when the answer was lost after sending
     opens: Callable[[Any], Exposure] | None = None  # a new order it would place: guardrails apply to it
     preview: str | None = None  # a read tool that takes the same arguments and shows what it would cost
@@ -593,6 +886,77 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          ModifyOrderArgs, _modify, rate_class="orders", write=Write(_describe_modify)),
     Tool("cancel_order", "Cancel an order", "Cancel an open order. Needs trading enabled.",
          CancelOrderArgs, _cancel, rate_class="orders", write=Write(_describe_cancel)),
+    Tool("exit_order", "Exit a cover order", "Exit a cover order (variety co) at the market: give the order_id of "
+         "its second leg, and parent_order_id. Needs trading enabled.",
+         ExitOrderArgs, _exit, rate_class="orders",
+         write=Write(lambda a: f"cover order {a.order_id}" + (f" (parent {a.parent_order_id})"
+                                                              if a.parent_order_id else ""))),
+    Tool("get_order_trades", "An order's trades", f"The trades (fills) of one order. {_READS}",
+         OrderHistoryArgs, _read("order_trades", "order_id")),
+    Tool("get_order_margins", "Margins of orders",
+         "The margin Kite would block for each order (SPAN, exposure, option premium, charges), from Kite's "
+         f"calculator; nothing is placed. {_READS}", OrdersArgs, _calculator("order_margins")),
+    Tool("get_basket_margins", "Margin of a basket",
+         "The margin of several orders together, with the benefit of hedged F&O legs (initial and final), from "
+         f"Kite's calculator; nothing is placed. {_READS}", BasketArgs, _calculator("basket_order_margins")),
+    Tool("get_order_charges", "Charges of orders",
+         "Kite's virtual contract note for executed (or hypothetical) orders: brokerage, STT/CTT, exchange "
+         f"turnover, SEBI fee, stamp duty and GST. {_READS}", ChargesArgs, _calculator("get_virtual_contract_note")),
+    Tool("get_gtts", "GTT triggers", f"The account's GTTs (good-till-triggered orders): active and past. {_READS}",
+         ToolArgs, _read("get_gtts")),
+    Tool("get_gtt", "A GTT trigger", f"One GTT by trigger_id, with its condition, orders and status. {_READS}",
+         TriggerArgs, _read("get_gtt", "trigger_id")),
+    Tool("place_gtt", "Place a GTT",
+         "A good-till-triggered order, lasting a year: single (one trigger, one LIMIT order) or two-leg (OCO: a "
+         "stop-loss below and a target above the last price, the first crossed fires). Kite's own parameters; "
+         "CNC for equity, NRML for F&O. Needs trading enabled; the human confirms it first.",
+         GttArgs, _place_gtt, rate_class="orders",
+         write=Write(_describe_gtt, creates="trigger_id", unknown_outcome="check get_gtts before you try again.")),
+    Tool("modify_gtt", "Modify a GTT", "Change a GTT's trigger values, last price and orders (all given again).",
+         ModifyGttArgs, _modify_gtt, rate_class="orders",
+         write=Write(_describe_gtt, creates="trigger_id", unknown_outcome="check get_gtt before you try again.")),
+    Tool("delete_gtt", "Delete a GTT", "Delete a GTT trigger. Needs trading enabled.",
+         TriggerArgs, _delete_gtt, rate_class="orders",
+         write=Write(lambda a: f"GTT trigger {a.trigger_id}", creates="trigger_id",
+                     unknown_outcome="check get_gtts before you try again.")),
+    Tool("get_mf_holdings", "Mutual fund holdings",
+         f"Mutual fund units held: scheme, folio, quantity, average price, last NAV, P&L. {_READS}",
+         ToolArgs, _read("mf_holdings")),
+    Tool("get_mf_orders", "Mutual fund orders", f"Mutual fund orders of the last 7 days, or one by order_id. {_READS}",
+         MfOrdersArgs, _optional_id("mf_orders", "order_id")),
+    Tool("get_mf_sips", "SIPs", f"The account's SIPs (systematic investment plans), or one by sip_id. {_READS}",
+         MfSipsArgs, _optional_id("mf_sips", "sip_id")),
+    Tool("search_mf_instruments", "Search mutual funds",
+         "Find mutual fund schemes by name, AMC or code; gives the tradingsymbol (ISIN) to use in place_mf_order "
+         f"and place_mf_sip, with minimum amounts and the last NAV. {_READS}",
+         MfInstrumentArgs, _search_mf),
+    Tool("place_mf_order", "Buy or redeem a mutual fund",
+         "A mutual fund order: BUY with an amount (rupees), SELL with a quantity (units); allotted at the NAV of "
+         "its settlement day. Needs trading enabled; the human confirms it first.",
+         MfOrderArgs, _place_mf, rate_class="orders",
+         write=Write(_describe_mf, unknown_outcome="check get_mf_orders before you try again.")),
+    Tool("cancel_mf_order", "Cancel a mutual fund order", "Cancel an open mutual fund order.",
+         MfOrderIdArgs, _cancel_mf, rate_class="orders",
+         write=Write(lambda a: f"mutual fund order {a.order_id}",
+                     unknown_outcome="check get_mf_orders before you try again.")),
+    Tool("place_mf_sip", "Start a SIP",
+         "A systematic investment plan: an amount every week, month or quarter into one scheme, for a number of "
+         "instalments (-1: until cancelled). Needs trading enabled; the human confirms it first.",
+         MfSipArgs, _place_sip, rate_class="orders",
+         write=Write(_describe_sip, creates="sip_id", unknown_outcome="check get_mf_sips before you try again.")),
+    Tool("modify_mf_sip", "Change a SIP", "Change a SIP's amount, schedule or instalments, or pause or resume it.",
+         ModifySipArgs, _modify_sip, rate_class="orders",
+         write=Write(_describe_sip_change, creates="sip_id",
+                     unknown_outcome="check get_mf_sips before you try again.")),
+    Tool("cancel_mf_sip", "Cancel a SIP", "Cancel a SIP: no further instalments.",
+         SipIdArgs, _cancel_sip, rate_class="orders",
+         write=Write(lambda a: f"SIP {a.sip_id}", creates="sip_id",
+                     unknown_outcome="check get_mf_sips before you try again.")),
+    Tool("convert_position", "Convert a position",
+         "Change an open position's product (e.g. an intraday MIS position to CNC delivery, or NRML), for some or "
+         "all of its quantity. Needs trading enabled.",
+         ConvertArgs, _convert, rate_class="orders",
+         write=Write(_describe_convert, creates=None, unknown_outcome="check get_positions before you try again.")),
 ]}
 
 

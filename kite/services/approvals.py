@@ -103,8 +103,8 @@ def approval_decide(*, approval: Approval, user: AbstractBaseUser, approve: bool
         Approval.objects.filter(pk=approval.pk).update(status=Approval.Status.FAILED, error_type=error.type,
                                                        error=error.message)
     else:
-        creates = call.tool.write.creates if call.tool.write else "order_id"
-        created = data.get(creates, "") if isinstance(data, dict) else ""
+        creates = call.tool.write.creates if call.tool.write else None
+        created = data.get(creates, "") if creates and isinstance(data, dict) else ""
         Approval.objects.filter(pk=approval.pk).update(order_id=str(created or ""))
     approval.refresh_from_db()
     return approval

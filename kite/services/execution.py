@@ -75,6 +75,11 @@ class _Context:
         return instruments.instrument_index(self._client().root,
                                             lambda: self.call("instruments", rate_class="other"))
 
+    def mf_instruments(self) -> instruments.InstrumentIndex:
+        return instruments.instrument_index(self._client().root,
+                                            lambda: self.call("mf_instruments", rate_class="other"),
+                                            mutual_funds=True)
+
     def last_price(self, instrument: str) -> float | None:
         """Kite's last price of one instrument, or None when Kite could not say."""
         try:
@@ -226,7 +231,8 @@ def tool_call_run(call: ToolCall, *, idempotency_key: str | None = None) -> Any:
         raise
     data = to_json(result)
     if tool.write:
-        created = data.get(tool.write.creates, "") if isinstance(data, dict) else ""
+        creates = tool.write.creates
+        created = data.get(creates, "") if creates and isinstance(data, dict) else ""
         _audit(user=call.user, path=call.path, tool=tool, arguments=call.arguments, outcome=OrderAudit.Outcome.SENT,
                account=account, summary=call.summary, created_id=str(created or ""), exposure=call.exposure,
                message=note)

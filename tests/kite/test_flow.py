@@ -160,7 +160,10 @@ def test_tools_are_listed_with_schemas(api_client):
     assert {"get_profile", "get_margins", "get_holdings", "get_positions", "get_orders", "get_order_history",
             "get_trades", "get_quotes", "get_ohlc", "get_ltp", "get_historical_data", "search_instruments",
             "place_order", "modify_order", "cancel_order", "list_accounts", "login", "preview_order",
-            "get_approval"} == set(tools)
+            "get_approval", "exit_order", "get_order_trades", "get_order_margins", "get_basket_margins",
+            "get_order_charges", "get_gtts", "get_gtt", "place_gtt", "modify_gtt", "delete_gtt", "get_mf_holdings",
+            "get_mf_orders", "get_mf_sips", "search_mf_instruments", "place_mf_order", "cancel_mf_order",
+            "place_mf_sip", "modify_mf_sip", "cancel_mf_sip", "convert_position"} == set(tools)
     assert tools["place_order"]["read_only"] is False and tools["get_holdings"]["read_only"] is True
     assert tools["get_quotes"]["input_schema"]["properties"]["instruments"]["type"] == "array"
 

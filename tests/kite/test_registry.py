@@ -18,6 +18,22 @@ SAMPLES: dict[str, dict[str, object]] = {
                         validity="TTL", validity_ttl=15, disclosed_quantity=10, tag="hedge1"),
     "modify_order": dict(order_id="240611000123", trigger_price=99.5, order_type="SL-M"),
     "cancel_order": dict(order_id="240611000123", variety="amo"),
+    "exit_order": dict(order_id="240611000124", parent_order_id="240611000123"),
+    "place_gtt": dict(trigger_type="two-leg", exchange="NSE", tradingsymbol="INFY", trigger_values=[1455.0, 1715.0],
+                      last_price=1600.0, orders=[dict(transaction_type="SELL", quantity=10, price=1450.0),
+                                                 dict(transaction_type="SELL", quantity=10, price=1720.0)]),
+    "modify_gtt": dict(trigger_id=123, trigger_type="single", exchange="NSE", tradingsymbol="INFY",
+                       trigger_values=[1455.0], last_price=1600.0,
+                       orders=[dict(transaction_type="SELL", quantity=10, price=1450.0)]),
+    "delete_gtt": dict(trigger_id=123),
+    "place_mf_order": dict(tradingsymbol="INF209K01157", transaction_type="BUY", amount=5000.0),
+    "cancel_mf_order": dict(order_id="3bb085d1-5038-450e-a807-6543fef6c9ae"),
+    "place_mf_sip": dict(tradingsymbol="INF209K01157", amount=2000.0, instalments=12, frequency="monthly",
+                         instalment_day=5, initial_amount=5000.0),
+    "modify_mf_sip": dict(sip_id="986124545877922", status="paused"),
+    "cancel_mf_sip": dict(sip_id="986124545877922"),
+    "convert_position": dict(exchange="NSE", tradingsymbol="INFY", transaction_type="BUY", position_type="day",
+                             quantity=5, old_product="MIS", new_product="CNC"),
 }
 WRITES = [t for t in TOOLS.values() if t.write is not None]
 
@@ -33,7 +49,7 @@ def test_every_write_tool_describes_itself_in_one_sentence_naming_the_account(to
     text = summary(tool.name, **SAMPLES[tool.name])
     assert "\n" not in text and text.endswith(".")
     assert text.startswith(f'{tool.title} on Kite account "Main" (LIVE account: real money): ')
-    assert tool.write.creates and tool.write.unknown_outcome
+    assert tool.write.unknown_outcome and (tool.write.creates or tool.name == "convert_position")
     assert tool.rate_class == "orders"
 
 
@@ -67,3 +83,41 @@ def test_reads_have_no_write_spec_and_spend_kites_read_classes():
     assert not reads["list_accounts"].needs_account and not reads["login"].needs_session
     with pytest.raises(AssertionError):
         reads["get_holdings"].summary(reads["get_holdings"].validate({"account_id": 1}), LIVE)
+
+
+def test_a_gtt_says_what_fires_when():
+    assert summary("place_gtt", **SAMPLES["place_gtt"]).endswith(
+        ": SELL 10 NSE:INFY at 1,450.00 (LIMIT, CNC) if the price falls to 1,455.00; or SELL 10 at 1,720.00 if "
+        "it rises to 1,715.00 (last price 1,600.00).")
+    assert "trigger 123: SELL 10 NSE:INFY at 1,450.00" in summary("modify_gtt", **SAMPLES["modify_gtt"])
+
+
+def test_mutual_fund_writes_say_amounts_in_rupees():
+    assert summary("place_mf_order", **SAMPLES["place_mf_order"]).endswith(": BUY ₹5,000.00 of INF209K01157.")
+    assert summary("place_mf_sip", **SAMPLES["place_mf_sip"]).endswith(
+        ": ₹2,000.00 monthly on day 5 into INF209K01157, 12 instalments, ₹5,000.00 at once.")
+    assert summary("modify_mf_sip", **SAMPLES["modify_mf_sip"]).endswith(": SIP 986124545877922: status → paused.")
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"trigger_values": [1715.0, 1455.0]}, "ascending"),
+    ({"trigger_type": "single"}, "takes 1 trigger value"),
+    ({"orders": [dict(transaction_type="SELL", quantity=10, price=1450.0, product="MIS")] * 2}, "product"),
+])
+def test_gtt_arguments_follow_kites_rules(changes, problem):
+    from kite.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        TOOLS["place_gtt"].validate({"account_id": 1, **SAMPLES["place_gtt"], **changes})
+    assert problem in str(caught.value.fields)
+
+
+@pytest.mark.parametrize("arguments", [
+    dict(tradingsymbol="INF209K01157", transaction_type="BUY", quantity=5.0),
+    dict(tradingsymbol="INF209K01157", transaction_type="SELL", amount=500.0),
+])
+def test_mutual_fund_orders_take_an_amount_to_buy_and_units_to_sell(arguments):
+    from kite.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        TOOLS["place_mf_order"].validate({"account_id": 1, **arguments})

@@ -117,7 +117,9 @@ def test_every_tool_has_a_schema_that_requires_account_id_and_forbids_unknown_ke
         assert tool.input_schema.get("additionalProperties") is False, tool.name
     # The tools about all of your accounts, or about one approval, take none.
     assert {t.name for t in TOOLS.values() if not t.needs_account} == {"list_accounts", "get_approval"}
-    assert {t.name for t in TOOLS.values() if not t.read_only} == {"place_order", "modify_order", "cancel_order"}
+    assert {t.name for t in TOOLS.values() if not t.read_only} == {
+        "place_order", "modify_order", "cancel_order", "exit_order", "place_gtt", "modify_gtt", "delete_gtt",
+        "place_mf_order", "cancel_mf_order", "place_mf_sip", "modify_mf_sip", "cancel_mf_sip", "convert_position"}
 
 
 def test_log_lines_never_carry_tokens_from_query_strings(caplog):

@@ -60,12 +60,23 @@ def test_every_read_tool_answers_from_the_sandbox_as_structured_content(server_e
         "search_instruments": {"query": "INFY", "exchange": "NSE"},
         "preview_order": {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": 1,
                           "product": "CNC", "order_type": "LIMIT", "price": 1000.0},
+        "get_order_margins": {"orders": [ORDER]},
+        "get_basket_margins": {"orders": [ORDER], "consider_positions": False},
+        "get_order_charges": {"orders": [ORDER | {"average_price": 1500.0}]},
+        "get_gtts": {},
+        "get_mf_holdings": {},
+        "get_mf_orders": {},
+        "get_mf_sips": {},
+        "search_mf_instruments": {"query": "nifty"},
     }
     # The order history of an order the sandbox knows: one placed straight at the sandbox.
     with mcp(server_env(user="alice")) as session:
         results = {name: session.call(name, a | arguments) for name, arguments in calls.items()}
         order_id = _sandbox_order(account)
         results["get_order_history"] = session.call("get_order_history", a | {"order_id": order_id})
+        results["get_order_trades"] = session.call("get_order_trades", a | {"order_id": order_id})
+        trigger_id = _sandbox_gtt(account)
+        results["get_gtt"] = session.call("get_gtt", a | {"trigger_id": trigger_id})
     assert set(results) == {name for name, tool in TOOLS.items() if tool.read_only and tool.reaches_kite}
     for name, result in results.items():
         assert not result.is_error, (name, result.content)
@@ -88,6 +99,26 @@ def test_every_read_tool_answers_from_the_sandbox_as_structured_content(server_e
     assert (data["search_instruments"]["result"][0]["tradingsymbol"]) == "INFY"
     assert data["get_order_history"]["result"][-1]["order_id"] == order_id
     assert data["preview_order"]["order_value"] == 1000.0 and data["preview_order"]["guardrails"]["ok"] is True
+    assert data["get_order_margins"]["result"][0]["total"] > 0
+    assert data["get_gtt"]["id"] == trigger_id and data["get_gtts"]["result"] == []  # asked before it was placed
+    assert data["search_mf_instruments"]["result"][0]["exchange"] == "MF"
+
+
+ORDER = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "product": "CNC",
+         "order_type": "MARKET", "quantity": 1}
+
+
+def _sandbox_gtt(account) -> int:
+    from kiteconnect import KiteConnect
+
+    from kite.client import api_root
+
+    kite = KiteConnect(api_key=account.api_key, access_token=account.access_token, root=api_root("sandbox"))
+    last = kite.ltp("NSE:INFY")["NSE:INFY"]["last_price"]
+    trigger = round(round(last * 0.9 / 0.05) * 0.05, 2)
+    return kite.place_gtt(trigger_type="single", tradingsymbol="INFY", exchange="NSE", trigger_values=[trigger],
+                          last_price=last, orders=[{"transaction_type": "BUY", "quantity": 1, "order_type": "LIMIT",
+                                                    "product": "CNC", "price": trigger}])["trigger_id"]
 
 
 def _sandbox_order(account) -> str:
