@@ -70,16 +70,51 @@ def _holding_row(account: Account, holding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def gtt_row(account: Account, gtt: dict[str, Any]) -> dict[str, Any]:
+    condition = gtt.get("condition") or {}
+    legs = []
+    for trigger, order in zip(condition.get("trigger_values") or [], gtt.get("orders") or [], strict=False):
+        result = (order.get("result") or {}).get("order_result") or {}
+        legs.append({"trigger": _number(trigger), "side": order.get("transaction_type", ""),
+                     "quantity": order.get("quantity"), "price": _number(order.get("price")),
+                     "order_id": result.get("order_id")})
+    return {"account": account, "id": gtt.get("id"), "type": gtt.get("type", ""), "status": gtt.get("status", ""),
+            "exchange": condition.get("exchange", ""), "symbol": condition.get("tradingsymbol", ""),
+            "last_price": _number(condition.get("last_price")), "legs": legs}
+
+
+def _mf_row(account: Account, holding: dict[str, Any]) -> dict[str, Any]:
+    quantity = _number(holding.get("quantity"))
+    average, last = _number(holding.get("average_price")), _number(holding.get("last_price"))
+    invested, value = average * quantity, last * quantity
+    return {"account": account, "fund": holding.get("fund") or holding.get("tradingsymbol", ""),
+            "symbol": holding.get("tradingsymbol", ""), "folio": holding.get("folio", ""), "quantity": quantity,
+            "average_price": average, "last_price": last, "invested": invested, "value": value,
+            "pnl": value - invested, "pnl_percent": _percent(value - invested, invested)}
+
+
+GTT_SHOWN = ("active", "triggered")  # the page shows what can still fire, and what just did
+
+
 def portfolio_summary(*, user: AbstractBaseUser, accounts: list[Account]) -> dict[str, Any]:
-    """Holdings, positions, margins and totals of the accounts, read live from Kite."""
-    reads = [account_reads(user=user, account=a, tool_names=("get_holdings", "get_positions", "get_margins"))
+    """Holdings, positions, margins, GTTs, mutual funds and totals of the accounts, read live from Kite."""
+    reads = [account_reads(user=user, account=a, tool_names=("get_holdings", "get_positions", "get_margins",
+                                                              "get_gtts", "get_mf_holdings"))
              for a in accounts]
+    gtts = [gtt_row(r.account, g) for r in reads for g in r.data.get("get_gtts") or []
+            if isinstance(g, dict) and g.get("status") in GTT_SHOWN]
+    funds = [_mf_row(r.account, h) for r in reads for h in r.data.get("get_mf_holdings") or []]
     holdings = [_holding_row(r.account, h) for r in reads for h in r.data.get("get_holdings") or []]
+    for row in holdings:
+        row["gtts"] = [g for g in gtts if (g["account"].pk, g["exchange"], g["symbol"]) ==
+                       (row["account"].pk, row["exchange"], row["symbol"])]
     positions = [dict(p, account=r.account) for r in reads for p in (r.data.get("get_positions") or {}).get("net", [])]
     margins = [(r.account, r.data["get_margins"]) for r in reads if isinstance(r.data.get("get_margins"), dict)]
     # What could not be read is never shown as zero or empty.
     missing = {name: [r.account for r in reads if name not in r.data]
-               for name in ("get_holdings", "get_positions", "get_margins")}
+               for name in ("get_holdings", "get_positions", "get_margins", "get_gtts", "get_mf_holdings")}
+    funds_invested = sum(f["invested"] for f in funds)
+    funds_value = sum(f["value"] for f in funds)
     invested = sum(h["invested"] for h in holdings)
     value = sum(h["value"] for h in holdings)
     day = sum(h["day_change"] for h in holdings)
@@ -91,7 +126,11 @@ def portfolio_summary(*, user: AbstractBaseUser, accounts: list[Account]) -> dic
         "show_account": len(accounts) > 1,
         "holdings_missing": missing["get_holdings"], "positions_missing": missing["get_positions"],
         "holdings_read": [r.account for r in reads if "get_holdings" in r.data],
-        "margins_missing": missing["get_margins"],
+        "margins_missing": missing["get_margins"], "gtts": gtts, "gtts_missing": missing["get_gtts"],
+        "funds": funds, "funds_missing": missing["get_mf_holdings"],
+        "funds_totals": None if len(missing["get_mf_holdings"]) == len(reads) else {
+            "invested": funds_invested, "value": funds_value, "pnl": funds_value - funds_invested,
+            "pnl_percent": _percent(funds_value - funds_invested, funds_invested)},
         "incomplete": any(missing.values()),
         "totals": {
             "invested": invested if complete else None, "value": value if complete else None,

@@ -16,6 +16,7 @@ urlpatterns = [
     path("settings/accounts/<int:account_id>/disconnect/", views.account_disconnect, name="account-disconnect"),
     path("portfolio/", views.portfolio, name="portfolio"),
     path("portfolio/data", views.portfolio_data, name="portfolio-data"),
+    path("portfolio/gtt/<int:account_id>/<int:trigger_id>/delete/", views.gtt_delete, name="gtt-delete"),
     path("orders/", views.orders, name="orders"),
     path("orders/approvals/<int:approval_id>/", views.approval, name="approval"),
 ]

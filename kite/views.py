@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,6 +17,7 @@ from kite import selectors
 from kite.errors import LoginFailed, LoginStateInvalid, NotFound, ServiceError
 from kite.models import Approval
 from kite.services import approvals, login, sessions
+from kite.services.execution import tool_execute
 from kite.services.previews import write_preview
 
 
@@ -108,6 +110,21 @@ def portfolio_data(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@login_required
+@require_POST
+def gtt_delete(request: HttpRequest, account_id: int, trigger_id: int) -> HttpResponse:
+    """The owner's Delete on a GTT: the delete_gtt tool, on the web path (gated and audited like any write)."""
+    account = account_or_404(request, account_id)
+    try:
+        tool_execute(user=request.user, tool_name="delete_gtt", path="web",
+                     arguments={"account_id": account.pk, "trigger_id": trigger_id})
+    except ServiceError as error:
+        messages.error(request, f"GTT {trigger_id} of {account.name} was not deleted: {error.message}")
+    else:
+        messages.success(request, f"Deleted GTT {trigger_id} of {account.name}.")
+    return redirect(f"{reverse('portfolio')}?account={account.pk}")
+
+
 _AUDIT_LIMIT = 100
 
 
@@ -117,15 +134,20 @@ def orders(request: HttpRequest) -> HttpResponse:
     accounts = list(account_selectors.account_list(user=request.user))
     account = account_or_404(request, request.GET["account"]) if request.GET.get("account") else (
         accounts[0] if accounts else None)
-    reads = selectors.account_reads(user=request.user, account=account, tool_names=("get_orders", "get_trades")) \
-        if account else None
+    reads = selectors.account_reads(user=request.user, account=account, tool_names=(
+        "get_orders", "get_trades", "get_gtts", "get_mf_orders", "get_mf_sips")) if account else None
+    data = reads.data if reads else {}
     audit = selectors.order_audit_list(user=request.user, limit=_AUDIT_LIMIT)
     waiting = approvals.approval_list(user=request.user).filter(status=Approval.Status.PENDING).select_related(
         "account")
     return render(request, "kite/orders.html", {
         "accounts": accounts, "account": account, "problem_reads": [reads] if reads else [],
-        "orders": list(reversed(reads.data.get("get_orders") or [])) if reads else [],
-        "trades": list(reversed(reads.data.get("get_trades") or [])) if reads else [],
+        "orders": list(reversed(data.get("get_orders") or [])), "trades": list(reversed(data.get("get_trades") or [])),
+        "gtts": [selectors.gtt_row(account, g) for g in data.get("get_gtts") or []] if account else [],
+        "mf_orders": data.get("get_mf_orders") or [], "sips": data.get("get_mf_sips") or [],
+        # What could not be read is said so, never shown as "none".
+        "unread": {name for name in ("get_orders", "get_trades", "get_gtts", "get_mf_orders", "get_mf_sips")
+                   if reads is not None and name not in data},
         "audit": audit, "audit_limit": _AUDIT_LIMIT, "waiting": list(waiting),
     })
 

@@ -112,3 +112,28 @@ def test_an_intraday_position_is_converted_to_delivery(api_client, trading):
     assert [(p["product"], p["quantity"]) for p in net if p["tradingsymbol"] == "ITC" and p["quantity"]] == \
         [("CNC", 5)]
     assert OrderAudit.objects.filter(tool="convert_position", outcome="sent").exists()
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("get_gtt", {"trigger_id": 999999}),
+    ("get_order_trades", {"order_id": "999999999"}),
+    ("get_mf_orders", {"order_id": "00000000-0000-0000-0000-000000000000"}),
+    ("delete_gtt", {"trigger_id": 999999}),
+    ("modify_gtt", {"trigger_id": 999999, "trigger_type": "single", "exchange": "NSE", "tradingsymbol": "ITC",
+                    "trigger_values": [100.0], "last_price": 400.0,
+                    "orders": [{"transaction_type": "BUY", "quantity": 1, "price": 100.0}]}),
+    ("cancel_mf_order", {"order_id": "00000000-0000-0000-0000-000000000000"}),
+    ("modify_mf_sip", {"sip_id": "999999999", "status": "paused"}),
+    ("cancel_mf_sip", {"sip_id": "999999999"}),
+    ("convert_position", {"exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
+                          "position_type": "day", "quantity": 5, "old_product": "MIS", "new_product": "CNC"}),
+    ("exit_order", {"order_id": "999999999"}),
+    ("place_mf_order", {"tradingsymbol": "INF000000000", "transaction_type": "BUY", "amount": 500.0}),
+])
+def test_kites_refusal_reaches_the_caller_with_its_type_and_writes_are_audited(api_client, trading, tool, args):
+    answer = execute(api_client, tool, account_id=trading.id, **args)
+    assert answer.status_code in (400, 403, 404, 422), answer.content
+    error = answer.json()["error"]
+    assert error["type"].endswith("Exception") and error["message"].startswith("Kite: ")
+    audited = list(OrderAudit.objects.values_list("tool", "outcome"))
+    assert audited == ([] if tool.startswith("get_") else [(tool, "failed")])

@@ -249,3 +249,21 @@ def test_no_secret_or_token_in_any_kite_page(client, web_connected):
         for value in secrets:
             assert value not in body, path
         assert web_connected.api_key not in body, path
+
+
+def test_a_gtt_is_deleted_from_the_portfolio_page_through_the_audited_tool(client, user, web_connected):
+    Account.objects.filter(pk=web_connected.pk).update(trading_enabled=True)
+    last = tool_execute(user=user, tool_name="get_ltp", arguments={"account_id": web_connected.id,
+                                                                  "instruments": ["NSE:ITC"]})["NSE:ITC"]["last_price"]
+    trigger = round(round(last * 0.9 / 0.05) * 0.05, 2)
+    trigger_id = tool_execute(user=user, tool_name="place_gtt", path="web", arguments={
+        "account_id": web_connected.id, "trigger_type": "single", "exchange": "NSE", "tradingsymbol": "ITC",
+        "trigger_values": [trigger], "last_price": last,
+        "orders": [{"transaction_type": "BUY", "quantity": 1, "price": trigger}]})["trigger_id"]
+    page = client.get("/portfolio/").content.decode()
+    assert f'action="/portfolio/gtt/{web_connected.id}/{trigger_id}/delete/"' in page
+    response = client.post(f"/portfolio/gtt/{web_connected.id}/{trigger_id}/delete/", follow=True)
+    assert f"Deleted GTT {trigger_id}" in response.content.decode()
+    assert f'data-gtt-id="{trigger_id}"' not in client.get("/portfolio/").content.decode()
+    assert list(OrderAudit.objects.order_by("id").values_list("tool", "path", "outcome")) == [
+        ("place_gtt", "web", "sent"), ("delete_gtt", "web", "sent")]
