@@ -29,3 +29,27 @@ class RedactSecrets(logging.Filter):
         elif isinstance(record.args, dict):
             record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True
+
+
+def logging_settings(level: str, loggers: dict[str, dict] | None = None) -> dict:
+    """The LOGGING of every server here (the web app's, the sandbox's): to stderr, secrets redacted, and the
+    development servers' request lines in their own short format."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "server": {"format": "[%(asctime)s] %(message)s"},
+        },
+        "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecrets"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+            "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # Request lines of runserver and runsandbox, with tokens in query strings redacted.
+            "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+            **(loggers or {}),
+        },
+    }

@@ -12,6 +12,7 @@ import environ
 from cryptography.fernet import Fernet
 
 from config.env import StrictEnv
+from config.logfilters import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -167,30 +168,14 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "server": {"format": "[%(asctime)s] %(message)s"},
-    },
-    "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecrets"}},
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
-        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
-    },
-    "root": {"handlers": ["stderr"], "level": strict.choice("LOG_LEVEL", default="INFO",
-                                                             choices=("DEBUG", "INFO", "WARNING", "ERROR"))},
-    "loggers": {
-        # urllib3 logs full URLs at DEBUG, and Kite's logout URL carries the access token.
-        "urllib3": {"level": "WARNING"},
-        # pykiteconnect logs whole responses at DEBUG, generate_session's access token included.
-        "kiteconnect": {"level": "WARNING"},
-        # Development servers' request lines (runserver, runsandbox), with tokens in query strings redacted.
-        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
-        "django.utils.autoreload": {"level": "WARNING"},  # runserver says it itself
-    },
-}
+LOG_LEVEL = strict.choice("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = logging_settings(LOG_LEVEL, loggers={
+    # urllib3 logs full URLs at DEBUG, and Kite's logout URL carries the access token.
+    "urllib3": {"level": "WARNING"},
+    # pykiteconnect logs whole responses at DEBUG, generate_session's access token included.
+    "kiteconnect": {"level": "WARNING"},
+    "django.utils.autoreload": {"level": "WARNING"},  # runserver says it itself
+})
 
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True

@@ -16,6 +16,7 @@ from pathlib import Path
 import environ
 
 from config.env import StrictEnv
+from config.logfilters import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -64,22 +65,5 @@ TIME_ZONE = "Asia/Kolkata"
 USE_TZ = True
 USE_I18N = False
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "server": {"format": "[%(asctime)s] %(message)s"},
-    },
-    "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecrets"}},
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
-        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["redact_secrets"]},
-    },
-    "root": {"handlers": ["stderr"], "level": strict.choice("LOG_LEVEL", default="INFO",
-                                                             choices=("DEBUG", "INFO", "WARNING", "ERROR"))},
-    "loggers": {
-        # runsandbox's request lines: Kite puts tokens in some query strings (redacted).
-        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
-    },
-}
+LOG_LEVEL = strict.choice("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = logging_settings(LOG_LEVEL)
