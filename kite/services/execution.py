@@ -199,7 +199,7 @@ def tool_call_run(call: ToolCall, *, idempotency_key: str | None = None) -> Any:
         call.args = call.args.model_copy(update={"tag": order_tag(idempotency_key or secrets.token_hex(16))})
     ctx = _context(call)
     try:
-        if tool.write and account is not None:
+        if tool.write and tool.rate_class == "orders" and account is not None:
             order_rate_check(account=account)
         _check_guardrails(call, ctx)
     except ServiceError as error:

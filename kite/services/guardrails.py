@@ -12,7 +12,7 @@ from accounts.models import Account
 from kite.errors import Guardrail, RateLimited
 from kite.ist import IST
 from kite.models import OrderAudit
-from kite.tools import Exposure, money
+from kite.tools import TOOLS, Exposure, money
 
 DUPLICATE_WINDOW = timedelta(seconds=30)
 ORDERS_PER_SECOND = 10  # Kite's cap per Kite user since April 2026, across every path (REST, web, MCP)
@@ -66,10 +66,13 @@ def guardrails_check(*, account: Account, exposure: Exposure, last_price: Callab
 
 
 def order_rate_check(*, account: Account) -> None:
-    """Kite takes at most 10 orders a second from a Kite user (an account here): counted from the audit log,
+    """Kite takes at most 10 orders a second (place, modify, cancel, exit: the tools of Kite's "orders" rate
+    class; GTT and mutual-fund routes are Kite's "other" class) from a Kite user (an account here): counted
+    from the audit log,
     which every process writes, so it holds across paths (the web app and the MCP server are two processes,
     each pacing its own calls)."""
-    recent = OrderAudit.objects.filter(account_id=account.pk, outcome__in=_REACHED_KITE,
+    order_tools = [name for name, tool in TOOLS.items() if tool.write and tool.rate_class == "orders"]
+    recent = OrderAudit.objects.filter(account_id=account.pk, outcome__in=_REACHED_KITE, tool__in=order_tools,
                                        created_at__gte=timezone.now() - timedelta(seconds=1)).count()
     if recent >= ORDERS_PER_SECOND:
         raise RateLimited(f"Kite takes at most {ORDERS_PER_SECOND} orders a second from a Kite user, and {recent} "
