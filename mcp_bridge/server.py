@@ -51,7 +51,7 @@ from kite.errors import (
     UnknownTool,
 )
 from kite.tools import TOOLS, Tool
-from mcp_bridge import confirm
+from mcp_bridge import confirm, resources
 from mcp_bridge.scope import McpScope
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,9 @@ class KiteMcp:
         self.server: Server[Any] = Server(
             SERVER_NAME, version="0.1.0", title="Kite Desk", instructions=INSTRUCTIONS,
             on_list_tools=self._on_list_tools, on_call_tool=self._on_call_tool,
+            on_list_resources=self._on_list_resources, on_list_resource_templates=self._on_list_resource_templates,
+            on_read_resource=self._on_read_resource,
+            on_list_prompts=self._on_list_prompts, on_get_prompt=self._on_get_prompt,
         )
 
     async def idle(self) -> None:
@@ -216,6 +219,42 @@ class KiteMcp:
             log.exception("MCP tool %r failed unexpectedly", name)
             return _failed(InternalError("Something went wrong on our side; it has been logged on the server's "
                                          "stderr."))
+
+    # --- resources and prompts (mcp_bridge.resources): registry read tools, read exactly as tools/call does ---
+
+    async def _on_list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                                 ) -> types.ListResourcesResult:
+        accounts = await self._db(resources.served_accounts, self.scope)
+        return types.ListResourcesResult(resources=resources.resource_list(accounts))
+
+    async def _on_list_resource_templates(self, ctx: ServerRequestContext[Any],
+                                          params: types.PaginatedRequestParams | None
+                                          ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=resources.resource_templates())
+
+    async def _on_read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+                                ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        account_id, tool = resources.resource_parse(uri)
+        try:
+            data = await self._db(lambda: _run(self._prepare(tool, {"account_id": account_id})))
+        except ServiceError as error:
+            raise resources.resource_error(uri, account_id, error) from None
+        except Exception:
+            log.exception("MCP resource %r failed unexpectedly", uri)
+            raise MCPError(code=types.INTERNAL_ERROR, message="Something went wrong on our side; it has been logged on "
+                                                        "the server's stderr.", data={"uri": uri}) from None
+        return resources.resource_contents(uri, data)
+
+    async def _on_list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+                               ) -> types.ListPromptsResult:
+        served = await self._db(self.scope.served_ids)
+        return types.ListPromptsResult(prompts=resources.prompt_list(served))
+
+    async def _on_get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+                             ) -> types.GetPromptResult:
+        accounts = await self._db(resources.served_accounts, self.scope)
+        return resources.prompt_get(params.name, dict(params.arguments or {}), accounts)
 
     # Sync parts (worker threads) ------------------------------------------------------------------------
 
