@@ -483,7 +483,8 @@ def _login(ctx: ToolContext, args: ToolArgs) -> Any:
         "account_id": account.pk, "account": account.name, "environment": account.environment,
         "login_url": login_url(account=account),
         "next": "Open login_url in a browser and log in to Kite. Kite sends you back to the Kite Desk web app, "
-                "which completes the session (the app must be running); then the tools work on this account.",
+                "which completes the session once you are signed in to Kite Desk as the account's owner (the app "
+                "must be running); then the tools work on this account.",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,10 +26,12 @@ from kite.services.previews import write_preview
 def callback(request: HttpRequest) -> HttpResponse:
     """Complete the session for the account named by the signed state, then go to the accounts page.
 
-    The state is unforgeable, short-lived and single-use, and it names the account's owner, so the
-    browser need not be signed in here (a login started from MCP ends in any browser). A browser
-    signed in as someone else is refused.
+    Only in a browser signed in as the account's owner: any other browser is sent to sign in first (and
+    comes back here), so a leaked login link cannot bind a stranger's Kite user to the account. The state
+    is used up only once the session is made: a refused callback can be completed by the owner later.
     """
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     state = request.GET.get("state", "")
     status = request.GET.get("status", "")
     request_token = request.GET.get("request_token", "")
@@ -37,19 +40,18 @@ def callback(request: HttpRequest) -> HttpResponse:
             raise LoginFailed(f"Kite did not complete the login (status {status[:20]!r}).")
         if not state:
             raise LoginStateInvalid("The callback has no login state: start the login from Kite Desk.")
-        account = login.account_from_login_state(state=state, user=request.user)
+        account, nonce = login.login_state_check(state=state, user=request.user)
         account = sessions.session_create(account=account, request_token=request_token[:128])
+        # Used up now. (Two callbacks at the same instant would both be the owner's, with Kite's single-use
+        # request tokens: nothing to undo.)
+        login.login_state_consume(account=account, nonce=nonce)
     except ServiceError as error:
-        if request.user.is_authenticated:
-            messages.error(request, f"Login failed: {error.message}")
-            return redirect("settings-accounts")
-        return render(request, "kite/callback.html", {"ok": False, "message": error.message}, status=400)
-    until = timezone.localtime(account.token_expires_at)
-    text = f"Connected {account.name} (Kite user {account.kite_user_id}) until {until:%d %b %H:%M} IST."
-    if request.user.is_authenticated:
-        messages.success(request, text)
+        messages.error(request, f"Login failed: {error.message}")
         return redirect("settings-accounts")
-    return render(request, "kite/callback.html", {"ok": True, "message": text})
+    until = timezone.localtime(account.token_expires_at)
+    messages.success(request, f"Connected {account.name} (Kite user {account.kite_user_id}) until "
+                              f"{until:%d %b %H:%M} IST.")
+    return redirect("settings-accounts")
 
 
 # --- Pages: connect and disconnect, portfolio, orders ------------------------------------------------

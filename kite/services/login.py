@@ -1,5 +1,6 @@
 """Kite's login flow: the login URL carries a signed, expiring, single-use state naming the account;
-Kite's redirect brings it back to the callback, which checks it before a session is made."""
+Kite's redirect brings it back to the callback, which checks it (the owner's signed-in browser only)
+before a session is made, and uses it up once the session is made."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,6 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.db import transaction
 
 from accounts.models import Account, Environment
 from kite import client as kite_client
@@ -36,8 +36,10 @@ def _hash(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def account_from_login_state(*, state: str, user: AbstractBaseUser | None) -> Account:
-    """The account a callback is for. Refuses forged, expired, replayed or someone else's states."""
+def login_state_check(*, state: str, user: AbstractBaseUser) -> tuple[Account, str]:
+    """The account a callback is for, and the nonce that `login_state_consume` uses up once the session is
+    made. Refuses forged, expired, replayed or superseded states, and anyone but the account's signed-in
+    owner; a refused or failed callback leaves the state as it was (a wrong request_token costs nothing)."""
     try:
         payload = signing.loads(state, salt=LOGIN_STATE_SALT, max_age=LOGIN_STATE_MAX_AGE)
         account_id, owner_id, nonce = int(payload["a"]), int(payload["u"]), str(payload["n"])
@@ -45,12 +47,14 @@ def account_from_login_state(*, state: str, user: AbstractBaseUser | None) -> Ac
         raise LoginStateExpired("This login link has expired; start the login again.") from None
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise LoginStateInvalid("This login callback is not one we issued.") from None
-    if user is not None and user.is_authenticated and user.pk != owner_id:
-        raise LoginStateInvalid("This login was started by another user.")
-    with transaction.atomic():
-        # Consume the nonce: a state works once, and only the latest one issued for the account.
-        used = Account.objects.filter(pk=account_id, user_id=owner_id, login_nonce_hash=_hash(nonce)).update(
-            login_nonce_hash="")
-    if not used:
+    if user.pk != owner_id:
+        raise LoginStateInvalid("This login was started by another user: sign in as the account's owner.")
+    account = Account.objects.filter(pk=account_id, user_id=owner_id, login_nonce_hash=_hash(nonce)).first()
+    if account is None:
         raise LoginStateInvalid("This login callback was already used or replaced by a newer login; start again.")
-    return Account.objects.get(pk=account_id)
+    return account, nonce
+
+
+def login_state_consume(*, account: Account, nonce: str) -> None:
+    """Use the state up: a replay of this callback is refused from now on."""
+    Account.objects.filter(pk=account.pk, login_nonce_hash=_hash(nonce)).update(login_nonce_hash="")

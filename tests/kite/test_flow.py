@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kiteconnect import KiteConnect
@@ -128,18 +129,49 @@ def test_replayed_state_is_refused(api_client, sandbox_account, kite_settings):
     assert sandbox_account.access_token == token_after_first
 
 
-def test_state_for_another_users_account_is_refused(api_client, other_client, sandbox_account, kite_settings):
+def test_state_for_another_users_account_is_refused_and_not_used_up(api_client, other_client, sandbox_account,
+                                                                    kite_settings):
     login_url = login_url_for(api_client, sandbox_account)
-    response = complete_login(other_client, kite_settings, login_url)  # bob's browser brings alice's state back
+    query = parse_qs(urlsplit(login_url).query)
+    location = kite_settings.login_redirect(sandbox_account.api_key, query["redirect_params"][0])
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    response = other_client.get("/kite/callback", params)  # bob's browser brings alice's state back
     assert response.status_code == 302
     sandbox_account.refresh_from_db()
     assert sandbox_account.access_token is None
+    # The state still works for its owner, with a fresh request token (Kite's are single-use).
+    owner = api_client.get("/kite/callback", params | {"request_token": kite_settings.login(sandbox_account.api_key)})
+    assert owner.status_code == 302
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.status == "connected"
 
 
-def test_callback_without_a_signed_in_browser_completes_with_a_page(sandbox_account, kite_settings, api_client):
+def test_a_browser_not_signed_in_is_sent_to_sign_in_first_and_the_state_kept(sandbox_account, kite_settings,
+                                                                            api_client, user):
     login_url = login_url_for(api_client, sandbox_account)
-    response = complete_login(APIClient(), kite_settings, login_url)  # e.g. a login started from MCP
-    assert response.status_code == 200 and b"Connected" in response.content
+    query = parse_qs(urlsplit(login_url).query)
+    location = kite_settings.login_redirect(sandbox_account.api_key, query["redirect_params"][0])
+    parts = urlsplit(location)
+    stranger = Client()  # e.g. the login link leaked, or was opened in another browser
+    response = stranger.get(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+    assert response.status_code == 302 and response["Location"].startswith("/login/?next=/kite/callback")
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.access_token is None and sandbox_account.kite_user_id == ""  # nobody got bound
+    stranger.force_login(user)  # the owner signs in, and the login finishes
+    assert stranger.get(f"{parts.path}?{parts.query}").status_code == 302
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.status == "connected"
+
+
+def test_a_wrong_request_token_does_not_use_up_the_state(api_client, sandbox_account, kite_settings):
+    login_url = login_url_for(api_client, sandbox_account)
+    query = parse_qs(urlsplit(login_url).query)
+    location = kite_settings.login_redirect(sandbox_account.api_key, query["redirect_params"][0])
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    api_client.get("/kite/callback", params | {"request_token": "wrongtoken"})
+    sandbox_account.refresh_from_db()
+    assert sandbox_account.access_token is None
+    assert api_client.get("/kite/callback", params).status_code == 302
     sandbox_account.refresh_from_db()
     assert sandbox_account.status == "connected"
 

@@ -66,7 +66,9 @@ def test_an_expired_session_names_login_and_a_new_login_works_without_a_restart(
         assert session.ok("list_accounts")["accounts"][0]["status"] == "expired"
         login = session.ok("login")
         # The human opens the URL; Kite (the sandbox) sends the browser to the web app's callback.
-        complete_login(Client(), kite_settings, login["login_url"])
+        browser = Client()
+        browser.force_login(account.user)  # the callback completes only in the owner's signed-in browser
+        complete_login(browser, kite_settings, login["login_url"])
         holdings = session.ok("get_holdings")["result"]
     assert error["type"] == "session_expired" and "`login`" in text
     assert login["login_url"].startswith(f"{kite_settings.url}/connect/login?") and login["account"] == "Paper"
