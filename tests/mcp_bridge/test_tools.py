@@ -148,10 +148,17 @@ def test_kites_own_error_comes_back_as_a_tool_error_and_the_server_keeps_serving
     assert kite_settings.url in error["message"]
 
 
-def _server_backends() -> int:
+def _server_backends(since: object) -> int:
+    """Backends of the test database opened since `since` (so: the server's), other than this test's own."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid()")
+                       "AND pid <> pg_backend_pid() AND backend_start >= %s", [since])
+        return cursor.fetchone()[0]
+
+
+def _database_now() -> object:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
         return cursor.fetchone()[0]
 
 
@@ -159,12 +166,13 @@ def test_concurrent_calls_share_a_bounded_set_of_database_connections_closed_at_
     if connection.vendor != "postgresql":
         pytest.skip("counts PostgreSQL backends")
     account = paper()
+    started = _database_now()  # connections left by earlier tests (in-process servers) are older
     with mcp(server_env(user="alice")) as session:
         results = session.gather([("get_profile", {})] * 3 * DB_THREADS)
-        during = _server_backends()
+        during = _server_backends(started)
     assert all(not r.is_error and r.structured_content["user_id"] == account.kite_user_id for r in results)
     assert 1 <= during <= DB_THREADS
     deadline = time.monotonic() + 10  # the server has exited; PostgreSQL notices the closed sockets
-    while _server_backends() and time.monotonic() < deadline:
+    while _server_backends(started) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _server_backends() == 0
+    assert _server_backends(started) == 0
