@@ -42,6 +42,11 @@ class AccountAdminForm(forms.ModelForm):
         for field in ("api_key", "api_secret"):
             if not cleaned.get(field) and self.instance.pk:
                 cleaned[field] = getattr(self.instance, field)
+        if cleaned.get("name") and cleaned.get("user"):
+            try:
+                services.account_name_check(user=cleaned["user"], name=cleaned["name"], exclude_pk=self.instance.pk)
+            except InvalidInput as error:
+                self.add_error("name", error.message)
         if not self.instance.pk and "environment" in cleaned:  # a new account: the rule of every front
             try:
                 services.account_credentials_check(environment=cleaned["environment"],

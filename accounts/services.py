@@ -5,6 +5,7 @@ from the sandbox; deleting an account ends its Kite session first.
 """
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,6 +24,25 @@ _EDITABLE_FIELDS = ("name", "api_key", "api_secret", "trading_enabled", "confirm
 def _duplicate(name: str) -> InvalidInput:
     message = f"You already have an account named {name!r}."
     return InvalidInput(message, fields={"name": [message]})
+
+
+# Names are shown to the human in every confirmation: no control or bidi-formatting characters (U+202E can
+# make "Main" read as "niaM", or hide text), and one name per user whatever its case.
+_UNSAFE_NAME = {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def account_name_check(*, user: AbstractBaseUser, name: str, exclude_pk: int | None = None) -> None:
+    bad = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in _UNSAFE_NAME})
+    if bad:
+        message = f"The name has invisible or text-direction characters ({', '.join(bad)}); type it plainly."
+        raise InvalidInput(message, fields={"name": [message]})
+    if not name.strip():
+        raise InvalidInput("The name is empty.", fields={"name": ["The name is empty."]})
+    same = Account.objects.filter(user=user, name__iexact=name)
+    if exclude_pk is not None:
+        same = same.exclude(pk=exclude_pk)
+    if same.exists():
+        raise _duplicate(name)
 
 
 def account_credentials_check(*, environment: str, api_key: str | None, api_secret: str | None) -> None:
@@ -51,6 +71,7 @@ def account_create(*, user: AbstractBaseUser, name: str, environment: str = Envi
     Returns the account and, when the sandbox could not provision it, why (it is asked again at the
     account's first login). A duplicate name or a credential that breaks the rule is InvalidInput.
     """
+    account_name_check(user=user, name=name)
     account_credentials_check(environment=environment, api_key=api_key, api_secret=api_secret)
     try:
         with transaction.atomic():
@@ -81,6 +102,8 @@ def account_update(*, account: Account, **changes: Any) -> Account:
     if unknown:
         raise ValueError(f"Not editable: {', '.join(sorted(unknown))}")
     credentials_changed = any(f in changes and changes[f] != getattr(account, f) for f in _CREDENTIAL_FIELDS)
+    if "name" in changes and changes["name"] != account.name:
+        account_name_check(user=account.user, name=changes["name"], exclude_pk=account.pk)
     for name, value in changes.items():
         setattr(account, name, value)
     if credentials_changed:

@@ -71,3 +71,11 @@ def test_moving_an_account_to_another_environment_ends_its_session(admin_client)
     account.refresh_from_db()
     # The next call goes to another server: the old token (and Kite user) must not follow it there.
     assert (account.environment, account.access_token, account.kite_user_id) == ("sandbox", None, "")
+
+
+def test_the_admin_refuses_a_name_the_owner_has_in_another_case(admin_client):
+    account = AccountFactory(name="Main")
+    response = admin_client.post("/admin/accounts/account/add/", {
+        "user": account.user_id, "name": "MAIN", "environment": "live", "api_key": "k1", "api_secret": "s1"})
+    assert response.status_code == 200 and b"You already have an account named" in response.content
+    assert Account.objects.filter(user=account.user).count() == 1

@@ -186,3 +186,11 @@ def test_djangos_own_refusals_under_api_answer_the_error_body_not_html(api_clien
     too_big = api_client.post("/api/accounts", {"name": "x" * 5000}, format="json")
     assert too_big.status_code == 400 and too_big.json()["error"]["type"] == "bad_request"
     assert not Account.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("name", ["paper", "PAPER", "Pa\u202eper", "Paper\u200b", "Tab\there"])
+def test_names_are_one_per_user_whatever_the_case_and_plain_text(api_client, user, name):
+    assert api_client.post("/api/accounts", {"name": "Paper"}, format="json").status_code == 201
+    answer = api_client.post("/api/accounts", {"name": name}, format="json")
+    assert answer.status_code == 400 and "name" in answer.json()["error"]["fields"]
+    assert Account.objects.filter(user=user).count() == 1
