@@ -2,7 +2,9 @@
 
 django-encrypted-model-fields builds its crypter once at import and, when a value does not decrypt,
 quietly hands back the ciphertext. Here the crypter follows the settings (rotation and tests work),
-a bad key configuration refuses to encrypt anything, and a value that does not decrypt raises.
+a bad key configuration refuses to encrypt anything, and a value that does not decrypt raises
+(accounts.fields turns that into an unreadable value for the one row; accounts.checks refuses a key
+that reads none of the stored values).
 """
 from __future__ import annotations
 
@@ -46,6 +48,15 @@ def decrypt(token: str, *, label: str = "a stored credential") -> str:
             f"{label} could not be decrypted with the configured FIELD_ENCRYPTION_KEY "
             "(wrong key, or an old key was removed before `manage.py rotate_encryption_keys` ran)."
         ) from None
+
+
+def decrypts(token: str) -> bool:
+    """Whether a stored token decrypts with one of the configured keys (for the start-up key check)."""
+    try:
+        crypter().decrypt(token.encode("utf-8"))
+    except InvalidToken:
+        return False
+    return True
 
 
 def rotate(token: str, *, label: str = "a stored credential") -> str:

@@ -1,7 +1,6 @@
-"""ASGI entry point of the web app."""
-import os
-
+"""ASGI entry point of the web app. It refuses to load on a configuration the checks reject (config.startup)."""
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_asgi_application()
+from config.startup import checked_application
+
+application = checked_application(get_asgi_application)

@@ -3,6 +3,7 @@ a message naming the variable, instead of quietly meaning something else (django
 `KITE_RATE_LIMITS=of` as off, and a bad number as a traceback)."""
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +46,27 @@ class StrictEnv:
             raise SettingsError(f"{name}={raw!r} is not a number.") from None
         if not minimum <= value <= maximum:
             raise SettingsError(f"{name}={raw!r} is out of range ({minimum:g} to {maximum:g}).")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        """A whole number in range: `SECURE_HSTS_SECONDS=1.5` or `=1y` is refused, not rounded or ignored."""
+        raw = self._raw(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a whole number.") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(f"{name}={raw!r} is out of range ({minimum} to {maximum}).")
+        return value
+
+    def path(self, name: str, default: str) -> str:
+        """An absolute path: a relative one would depend on the directory the server happens to start in."""
+        raw = self._raw(name)
+        value = default if raw is None or raw == "" else raw
+        if not os.path.isabs(value):
+            raise SettingsError(f"{name}={value!r} is not an absolute path.")
         return value
 
     def url(self, name: str, default: str) -> str:

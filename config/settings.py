@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from cryptography.fernet import Fernet
+from csp.constants import NONE, SELF
 
 from config.env import StrictEnv
 from config.logfilters import logging_settings
@@ -92,6 +94,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from STATIC_ROOT (filled by `collectstatic`, which `make serve` runs) without a
+    # separate web server; with DEBUG on it serves them straight from static/ and the apps.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -146,7 +152,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = strict.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies beside the files; not the manifest storage, whose {% static %} fails outright
+    # (every page a 500) when collectstatic has not run, e.g. in the test suite.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 
 CSRF_FAILURE_VIEW = "config.api.api_aware_csrf_failure"  # the API's error body under /api/
@@ -180,3 +192,35 @@ LOGGING = logging_settings(LOG_LEVEL, loggers={
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     CSRF_COOKIE_HTTPONLY = False
+
+
+# --- Production: HTTPS, cookies, the proxy in front, the browser's content policy ------------------
+# All off by default, so plain-HTTP setups (make run, the tests, a loopback deployment) work unchanged;
+# cookies turn Secure by themselves once the public URL is https and DEBUG is off.
+_PUBLIC = urlsplit(APP_BASE_URL)
+_SERVED_OVER_HTTPS = _PUBLIC.scheme == "https" and not DEBUG
+SECURE_HSTS_SECONDS = strict.integer("SECURE_HSTS_SECONDS", default=0, minimum=0, maximum=2 * 365 * 86400)
+SECURE_SSL_REDIRECT = strict.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = strict.bool("SESSION_COOKIE_SECURE", default=_SERVED_OVER_HTTPS)
+CSRF_COOKIE_SECURE = strict.bool("CSRF_COOKIE_SECURE", default=_SERVED_OVER_HTTPS)
+# Only behind a proxy that sets X-Forwarded-Proto itself (and drops the client's): otherwise any
+# client could claim https.
+TRUST_X_FORWARDED_PROTO = strict.bool("TRUST_X_FORWARDED_PROTO", default=False)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A POST from the public origin passes Django's Origin check even when the proxy rewrites the Host.
+CSRF_TRUSTED_ORIGINS = [f"{_PUBLIC.scheme}://{_PUBLIC.netloc}"]
+
+# Content-Security-Policy (django-csp): scripts and styles only from our own static files, so an
+# injected <script> or inline handler does not run. The pages have none (static/app.js does it all);
+# data: images are the inline SVG favicon in base.html. No form-action: "Connect" posts to us and is
+# redirected to Kite's login page, which form-action would block in Chromium.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}

@@ -34,6 +34,13 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
         ("DATABASE_URL", "postgres://u:hunter2@h:port/db", "DATABASE_URL is not a database URL"),
         ("KITE_API_ROOT", "ftp://kite:hunter2@proxy.example/", "KITE_API_ROOT='ftp://kite:***@proxy.example/' is not"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not one of"),
+        ("SECURE_HSTS_SECONDS", "1.5", "SECURE_HSTS_SECONDS='1.5' is not a whole number"),
+        ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS='-1' is out of range"),
+        ("SECURE_SSL_REDIRECT", "sure", "SECURE_SSL_REDIRECT='sure' is not on or off"),
+        ("SESSION_COOKIE_SECURE", "2", "SESSION_COOKIE_SECURE='2' is not on or off"),
+        ("CSRF_COOKIE_SECURE", "y", "CSRF_COOKIE_SECURE='y' is not on or off"),
+        ("TRUST_X_FORWARDED_PROTO", "always", "TRUST_X_FORWARDED_PROTO='always' is not on or off"),
+        ("STATIC_ROOT", "staticfiles", "STATIC_ROOT='staticfiles' is not an absolute path"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(variable, value, message):

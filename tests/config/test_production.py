@@ -1,0 +1,171 @@
+"""The production server (gunicorn config.wsgi) refuses to start on a bad configuration, with one line
+saying why, and serves styled pages with its security headers on a good one."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = Fernet.generate_key().decode()
+OTHER_KEY = Fernet.generate_key().decode()
+SECRET = "prod-test-secret-" + "s" * 40
+BOOT_SECONDS = 60
+
+
+def environment(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("DJANGO_", "KITE_", "DATABASE_URL", "DEBUG", "FIELD_", "SECRET_KEY", "SECURE_",
+                                 "STATIC_ROOT", "APP_BASE_URL", "TRUST_", "SESSION_", "CSRF_"))}
+    base.update({"DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "off", "SECRET_KEY": SECRET,
+                 "FIELD_ENCRYPTION_KEY": KEY, "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}",
+                 "STATIC_ROOT": str(tmp_path / "static"), "LOG_LEVEL": "WARNING"})
+    base.update(overrides)
+    return base
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    # The worker settings of `make serve` (and bench/run.py), one worker.
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1", "--threads", "2",
+         "--bind", f"127.0.0.1:{port}", "config.wsgi:application"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def refused(env: dict[str, str]) -> str:
+    """Start gunicorn; it must exit by itself, non-zero, within BOOT_SECONDS. Returns what it printed."""
+    process = gunicorn(env, free_port())
+    try:
+        out, err = process.communicate(timeout=BOOT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("gunicorn kept running on a bad configuration")
+    assert process.returncode != 0
+    return out + err
+
+
+def store_an_account(env: dict[str, str]) -> None:
+    """A migrated database with one account whose credentials are encrypted under env's key."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "shell", "-c", (
+        "from django.contrib.auth import get_user_model; from accounts.models import Account; "
+        "u = get_user_model().objects.create_user('owner', password='pw-123456789'); "
+        "Account.objects.create(user=u, name='Main', api_key='storedkey1234', api_secret='storedsecret99')"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"KITE_RATE_LIMITS": "sometimes"}, "Configuration error: KITE_RATE_LIMITS='sometimes' is not on or off"),
+        ({"FIELD_ENCRYPTION_KEY": ""}, "Configuration error: accounts.E001: FIELD_ENCRYPTION_KEY is not set."),
+        ({"FIELD_ENCRYPTION_KEY": "not-a-key"}, "accounts.E001: FIELD_ENCRYPTION_KEY key #1 is not a valid Fernet"),
+        ({"SECRET_KEY": ""}, "Configuration error: config.E001: SECRET_KEY is not set"),
+        ({"SECURE_HSTS_SECONDS": "1y"}, "Configuration error: SECURE_HSTS_SECONDS='1y' is not a whole number."),
+    ],
+)
+def test_gunicorn_refuses_to_start_on_a_bad_configuration_saying_why(tmp_path, overrides, message):
+    printed = refused(environment(tmp_path, **overrides))
+    assert message in printed
+    assert "Traceback" not in printed
+    assert SECRET not in printed and KEY not in printed
+
+
+def test_gunicorn_refuses_a_valid_key_that_is_not_the_one_the_credentials_were_written_with(tmp_path):
+    store_an_account(environment(tmp_path, FIELD_ENCRYPTION_KEY=KEY))
+    printed = refused(environment(tmp_path, FIELD_ENCRYPTION_KEY=OTHER_KEY))
+    assert ("Configuration error: accounts.E002: FIELD_ENCRYPTION_KEY does not decrypt the stored credentials "
+            "(it is not the key they were written with).") in printed
+    assert "Traceback" not in printed and OTHER_KEY not in printed and "storedsecret" not in printed
+
+
+def test_gunicorn_serves_styled_pages_with_its_security_headers_on_a_good_configuration(tmp_path):
+    env = environment(tmp_path)
+    store_an_account(env)  # the key check runs, and passes, on real stored credentials
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    port = free_port()
+    process = gunicorn(env, port)
+    try:
+        deadline = time.monotonic() + BOOT_SECONDS
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/login/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.2)
+        assert page.status_code == 200
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+        for asset, kind in (("app.css", "text/css"), ("app.js", "javascript")):
+            answer = requests.get(f"http://127.0.0.1:{port}/static/{asset}", timeout=5)
+            assert answer.status_code == 200 and kind in answer.headers["Content-Type"], asset
+            assert f"/static/{asset}" in page.text
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+ASGI_IN_AN_EVENT_LOOP = "import asyncio\nasync def main():\n    import config.asgi\nasyncio.run(main())\n"
+
+
+def test_the_asgi_application_runs_the_same_checks_even_inside_an_event_loop(tmp_path):
+    store_an_account(environment(tmp_path, FIELD_ENCRYPTION_KEY=KEY))
+    good = subprocess.run([sys.executable, "-c", ASGI_IN_AN_EVENT_LOOP], cwd=ROOT, env=environment(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr  # database checks ran off the event loop
+    bad = subprocess.run([sys.executable, "-c", ASGI_IN_AN_EVENT_LOOP], cwd=ROOT,
+                         env=environment(tmp_path, FIELD_ENCRYPTION_KEY=OTHER_KEY), capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "StartupRefused" in bad.stderr and "accounts.E002" in bad.stderr
+
+
+def production_settings(tmp_path: Path, **overrides: str) -> dict:
+    names = ("SECURE_HSTS_SECONDS", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+             "SECURE_PROXY_SSL_HEADER", "CSRF_TRUSTED_ORIGINS", "STATIC_ROOT")
+    code = ("import json; from django.conf import settings; "
+            f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}, default=str))")
+    return json.loads(manage(environment(tmp_path, **overrides), "shell", "-c", code).stdout.splitlines()[-1])
+
+
+def test_production_settings_default_to_off_and_secure_cookies_follow_an_https_base_url(tmp_path):
+    plain = production_settings(tmp_path, APP_BASE_URL="http://127.0.0.1:8000")
+    assert plain == {"SECURE_HSTS_SECONDS": 0, "SECURE_SSL_REDIRECT": False, "SESSION_COOKIE_SECURE": False,
+                     "CSRF_COOKIE_SECURE": False, "SECURE_PROXY_SSL_HEADER": None,
+                     "CSRF_TRUSTED_ORIGINS": ["http://127.0.0.1:8000"], "STATIC_ROOT": str(tmp_path / "static")}
+    https = production_settings(tmp_path, APP_BASE_URL="https://desk.example/app/")
+    assert (https["SESSION_COOKIE_SECURE"], https["CSRF_COOKIE_SECURE"]) == (True, True)
+    assert https["CSRF_TRUSTED_ORIGINS"] == ["https://desk.example"]
+    debug = production_settings(tmp_path, APP_BASE_URL="https://desk.example", DEBUG="on")
+    assert (debug["SESSION_COOKIE_SECURE"], debug["CSRF_COOKIE_SECURE"]) == (False, False)
+
+
+def test_production_settings_are_read_from_the_environment(tmp_path):
+    chosen = production_settings(tmp_path, APP_BASE_URL="https://desk.example", SECURE_HSTS_SECONDS="31536000",
+                                 SECURE_SSL_REDIRECT="on", TRUST_X_FORWARDED_PROTO="on",
+                                 SESSION_COOKIE_SECURE="off", CSRF_COOKIE_SECURE="off")
+    assert chosen["SECURE_HSTS_SECONDS"] == 31536000 and chosen["SECURE_SSL_REDIRECT"] is True
+    assert chosen["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert (chosen["SESSION_COOKIE_SECURE"], chosen["CSRF_COOKIE_SECURE"]) == (False, False)
