@@ -174,3 +174,41 @@ def test_start_up_names_the_user_and_accounts_it_serves(base_env, alice):
         _, _, stderr = finish(process)
     assert f"serving 'alice', accounts [{mine.pk}]" in stderr
     assert Account.objects.filter(user=alice).count() == 2
+
+
+def test_a_line_that_is_not_json_rpc_gets_a_parse_error_and_the_server_keeps_serving(base_env, alice):
+    process = spawn(base_env(user="alice"))
+    try:
+        initialize(process)
+        assert process.stdin is not None
+        process.stdin.write(b"{this is not json\n")
+        process.stdin.flush()
+        error = json.loads(read_line(process))
+        send(process, {"jsonrpc": "2.0", "id": 7, "method": "tools/list"})
+        listed = json.loads(read_line(process))
+        process.stdin.close()
+    finally:
+        code, _, _ = finish(process)
+    assert error["id"] is None and error["error"]["code"] == -32700
+    assert listed["id"] == 7 and listed["result"]["tools"] and code == 0
+
+
+def test_an_order_piped_in_before_stdin_closes_is_answered_before_the_server_exits(server_env, paper, kite_settings):
+    from tests.mcp_bridge.conftest import sandbox_orders
+
+    account = paper(confirm=False)
+    process = spawn(server_env(user="alice"))
+    try:
+        initialize(process)
+        send(process, {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "place_order", "arguments": {"account_id": account.id, "exchange": "NSE", "tradingsymbol": "ITC",
+                                                 "transaction_type": "BUY", "quantity": 1, "product": "CNC",
+                                                 "order_type": "MARKET"}}})
+        assert process.stdin is not None
+        process.stdin.close()  # at once: the order is still being sent to Kite
+    finally:
+        code, rest, _ = finish(process)
+    [answer] = [json.loads(line) for line in rest.splitlines()]
+    [order] = sandbox_orders(kite_settings, account)
+    assert answer["id"] == 9 and answer["result"]["structuredContent"]["order_id"] == order["order_id"]
+    assert code == 0

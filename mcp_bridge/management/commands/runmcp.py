@@ -78,6 +78,9 @@ def _take_stdout() -> BinaryIO:
     return wire
 
 
+DRAIN_SECONDS = 660.0  # after stdin closes, how long requests still running may take to answer (a confirmation)
+
+
 def _serve(app: Any, wire: BinaryIO) -> None:
     import anyio
     from mcp.server.stdio import stdio_server
@@ -86,14 +89,74 @@ def _serve(app: Any, wire: BinaryIO) -> None:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_exit_on_signal, app)
             stdout = anyio.wrap_file(io.TextIOWrapper(wire, encoding="utf-8", newline="\n"))
-            async with stdio_server(stdout=stdout) as (read_stream, write_stream):
-                await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
-            tasks.cancel_scope.cancel()  # stdin closed: the normal end
+            async with stdio_server(stdout=stdout) as (stdin_stream, stdout_stream):
+                async with _Draining(stdin_stream, stdout_stream) as (read_stream, write_stream):
+                    await app.server.run(read_stream, write_stream, app.server.create_initialization_options())
+            tasks.cancel_scope.cancel()  # stdin closed and every request answered: the normal end
 
     try:
         anyio.run(main)
     except KeyboardInterrupt:  # Ctrl-C before the signal watcher was in place
         _exit_now()
+
+
+class _Draining:
+    """Between the stdio transport and the server. When stdin closes (a client piping requests in, then
+    EOF), the server is told only once every request it was given has been answered: an order that went to
+    Kite is never left without its reply. A line that is not JSON-RPC is answered -32700 (parse error)."""
+
+    def __init__(self, stdin_stream: Any, stdout_stream: Any) -> None:
+        self.stdin, self.stdout = stdin_stream, stdout_stream
+        self.waiting: set[Any] = set()  # ids of requests not answered yet
+
+    async def __aenter__(self) -> tuple[Any, Any]:
+        import anyio
+
+        self.to_server, read_stream = anyio.create_memory_object_stream(100)
+        write_stream, self.from_server = anyio.create_memory_object_stream(100)
+        self.answered = anyio.Event()
+        self.tasks = anyio.create_task_group()
+        await self.tasks.__aenter__()
+        self.tasks.start_soon(self._in)
+        self.tasks.start_soon(self._out)
+        return read_stream, write_stream
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        self.tasks.cancel_scope.cancel()
+        try:
+            return await self.tasks.__aexit__(*exc)
+        finally:
+            await self.stdout.aclose()  # the transport's writer ends with it
+
+    async def _in(self) -> None:
+        import anyio
+        import mcp_types as types
+        from mcp.shared.message import SessionMessage
+
+        async with self.to_server:
+            async for item in self.stdin:
+                if isinstance(item, Exception):
+                    error = types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(
+                        code=types.PARSE_ERROR, message="Parse error: the line is not a JSON-RPC message."))
+                    await self.stdout.send(SessionMessage(error))
+                    continue
+                if isinstance(item.message, types.JSONRPCRequest):
+                    self.waiting.add(item.message.id)
+                await self.to_server.send(item)
+            with anyio.move_on_after(DRAIN_SECONDS):  # stdin closed: let what runs answer first
+                while self.waiting:
+                    self.answered = anyio.Event()
+                    await self.answered.wait()
+
+    async def _out(self) -> None:
+        import mcp_types as types
+
+        async with self.from_server:
+            async for item in self.from_server:
+                await self.stdout.send(item)
+                if isinstance(item.message, (types.JSONRPCResponse, types.JSONRPCError)):
+                    self.waiting.discard(item.message.id)
+                    self.answered.set()
 
 
 async def _exit_on_signal(app: Any) -> None:
