@@ -18,7 +18,19 @@ from sandbox.models import SandboxState
 IST = ZoneInfo("Asia/Kolkata")
 MARKET_OPEN = dt.time(9, 15)
 MARKET_CLOSE = dt.time(15, 30)
+# Zerodha's intraday (MIS) auto square-off, "at or after": equity (cash) 15:20, equity and index
+# derivatives 15:25, currency derivatives 16:45, commodities 25 minutes before their close (Zerodha
+# support, "What are the auto square-off timings for open intraday positions?", support.zerodha.com,
+# read 2026-11). The sandbox lists no currency or commodity instruments, so only the first two apply.
 MIS_SQUARE_OFF = dt.time(15, 20)
+FO_SQUARE_OFF = dt.time(15, 25)
+SQUARE_OFF_BY_EXCHANGE = {"NSE": MIS_SQUARE_OFF, "BSE": MIS_SQUARE_OFF, "NFO": FO_SQUARE_OFF, "BFO": FO_SQUARE_OFF,
+                          "CDS": dt.time(16, 45), "BCD": dt.time(16, 45)}
+
+
+def square_off_time(exchange: str) -> dt.time:
+    """When intraday (MIS) positions on `exchange` are squared off (and fresh MIS orders refused)."""
+    return SQUARE_OFF_BY_EXCHANGE.get(exchange, MIS_SQUARE_OFF)
 TOKEN_FLUSH = dt.time(6, 0)
 SESSION_MINUTES = 375  # 09:15 to 15:30
 

@@ -140,6 +140,13 @@ class Order(models.Model):
     modified = models.BooleanField(default=False)
     modification_count = models.PositiveIntegerField(default=0)
     triggered = models.BooleanField(default=False)
+    # A protected MARKET/SL-M order's worst price (last price +/- its band when it reached the book):
+    # what is left of it rests there.
+    protection_price = models.DecimalField(**MONEY, default=Decimal("0"))
+    # The instant of the last book this order traded against, and how much it took from it (that
+    # book, met again at the same instant, is met without it).
+    matched_at = models.DateTimeField(null=True, blank=True)
+    matched_quantity = models.PositiveIntegerField(default=0)
     # The margin this open order blocks (released when it fills, is cancelled or rejected).
     blocked_margin = models.DecimalField(**MONEY, default=Decimal("0"))
     order_timestamp = models.DateTimeField()

@@ -13,6 +13,7 @@ from sandbox import charges as fees
 from sandbox import pricing
 from sandbox.accounting import ZERO, dec
 from sandbox.clock import IST, SESSION_MINUTES, book_day, is_trading_day, kite_timestamp, session_open
+from sandbox.depth import market_depth
 from sandbox.engine.book import read_book
 from sandbox.engine.margins import MarginSummary, margin_summary
 from sandbox.engine.payload import order_payload
@@ -196,24 +197,12 @@ def ohlc_payload(*, keys: list[str], now: dt.datetime) -> dict:
     return out
 
 
-def _depth(inst: Instrument, last: float, side: int) -> list[dict]:
-    if inst.is_index:
-        return [{"price": 0, "quantity": 0, "orders": 0} for _ in range(5)]
-    tick = inst.price_tick
-    lot = max(inst.lot_size, 1)
-    levels = []
-    for level in range(1, 6):
-        quantity = lot * (1 + (inst.exchange_token * 7 + level * 13 + int(last * 20)) % 40)
-        levels.append({"price": pricing.round_tick(last + side * level * tick, tick), "quantity": quantity,
-                       "orders": 1 + quantity // (lot * 5)})
-    return levels
-
-
 def quote_payload(*, keys: list[str], now: dt.datetime) -> dict:
     out = {}
     for key, inst in _instruments(keys, now, QUOTE_LIMIT):
         s = pricing.snapshot(inst, now)
-        buy, sell = _depth(inst, s.last_price, -1), _depth(inst, s.last_price, 1)
+        book = market_depth(inst, now)
+        buy, sell = [level.as_kite() for level in book.bids], [level.as_kite() for level in book.asks]
         oi = pricing.open_interest(inst, now)
         band = 0.0 if inst.is_index else 0.2
         out[key] = {

@@ -19,6 +19,7 @@ from sandbox import accounting as acc
 from sandbox import charges as fees
 from sandbox.accounting import ZERO
 from sandbox.clock import book_day, is_market_open, next_open_after
+from sandbox.depth import market_depth, passive_side, walk
 from sandbox.engine.book import Book
 from sandbox.engine.margins import ltp, margin_summary, required_margin, rms_check, sellable_quantity
 from sandbox.engine.spec import (
@@ -79,86 +80,142 @@ def order_mark_cancelled(book: Book, order: Order, moment: dt.datetime, message:
     book.touch(order)
 
 
-def fill_charges(order: Order, inst: Instrument, fill_price: Decimal) -> fees.Charges:
-    """Zerodha's charges on this order executed at `fill_price` (what its contract note shows)."""
+def fill_charges(order: Order, inst: Instrument, fill_price: Decimal, quantity: int | None = None) -> fees.Charges:
+    """Zerodha's charges on this order executed at `fill_price` (what its contract note shows), for
+    `quantity` (default: the whole order)."""
     segment = fees.segment_for(exchange=inst.exchange, instrument_type=inst.instrument_type, product=order.product)
     return fees.order_charges(segment=segment, exchange=inst.exchange, transaction_type=order.transaction_type,
-                              quantity=order.quantity, price=fill_price)
+                              quantity=order.quantity if quantity is None else quantity, price=fill_price)
 
 
-def _fill(book: Book, order: Order, inst: Instrument, fill_price: Decimal, moment: dt.datetime) -> None:
-    """The whole order trades at `fill_price` (the sandbox has no partial fills): position, holdings
-    used today, the order, its trade, and the trade's charges (taken from the day's cash)."""
+def _trade(book: Book, order: Order, inst: Instrument, price: Decimal, quantity: int, moment: dt.datetime) -> None:
+    """`quantity` of the order trades at `price`: the position, holdings used today, the order's
+    filled quantity and average price, its trade, and the trade's charges (taken from the day's cash).
+
+    A trade's charges are what the order's charges grew by with it (the charges of everything filled
+    so far at its average price, less those of what was filled before): brokerage is per executed
+    order on Zerodha (0.03% or Rs 20, whichever is lower), so an order filled in five trades pays it
+    once, and the trades' charges add up to the order's."""
     pos = book.position(inst, order.product)
     if order.product == "CNC" and order.transaction_type == "SELL":
         holding = book.holdings.get(inst.instrument_token)
         intraday_long = max(0, pos.day_buy_quantity - pos.day_sell_quantity
                             + (holding.used_quantity if holding else 0))
-        from_holdings = order.quantity - min(order.quantity, intraday_long)
+        from_holdings = quantity - min(quantity, intraday_long)
         if from_holdings and holding is not None:
             holding.used_quantity += from_holdings
             book.touch(holding)
-    value = fill_price * order.quantity
+    value = price * quantity
     if order.transaction_type == "BUY":
-        pos.day_buy_quantity += order.quantity
+        pos.day_buy_quantity += quantity
         pos.day_buy_value += value
     else:
-        pos.day_sell_quantity += order.quantity
+        pos.day_sell_quantity += quantity
         pos.day_sell_value += value
     book.touch(pos)
-    order.status, order.average_price = COMPLETE, fill_price
-    order.filled_quantity, order.pending_quantity, order.blocked_margin = order.quantity, 0, ZERO
+    before, before_value = order.filled_quantity, order.average_price * order.filled_quantity
+    charged_before = fill_charges(order, inst, order.average_price, before).debit if before else ZERO
+    order.filled_quantity = before + quantity
+    order.average_price = (before_value + value) / order.filled_quantity
+    order.pending_quantity = order.quantity - order.filled_quantity
     order.exchange_update_timestamp = moment
-    book.touch(order)
-    book.snapshot(order)
-    charges = fill_charges(order, inst, fill_price).debit
+    charges = fill_charges(order, inst, order.average_price, order.filled_quantity).debit - charged_before
     book.user.charges_today += charges
+    book.touch(order)
     trade = Trade.objects.create(
         user=book.user, order=order, exchange=order.exchange, tradingsymbol=order.tradingsymbol,
         instrument_token=order.instrument_token, product=order.product, transaction_type=order.transaction_type,
-        quantity=order.quantity, price=fill_price, charges=charges, fill_timestamp=moment,
+        quantity=quantity, price=price, charges=charges, fill_timestamp=moment,
         book_day=book_day(moment), trade_id=_placeholder())
     trade.trade_id = str(10_000_000 + trade.pk)
     Trade.objects.filter(pk=trade.pk).update(trade_id=trade.trade_id)
 
 
-def order_try_fill(book: Book, order: Order, inst: Instrument, price: Decimal, moment: dt.datetime) -> bool:
-    """Fill or trigger `order` if the price `price` at `moment` allows; True when it filled."""
+def protection_price(order: Order, inst: Instrument, moment: dt.datetime) -> Decimal:
+    """The worst price a protected MARKET/SL-M order may trade at: the last price now plus (a buy) or
+    minus (a sell) its band, on the tick inside the band."""
+    last = ltp(inst, moment)
+    band = last * protection_percent(order.market_protection, inst, last) / 100
+    tick = acc.dec(inst.price_tick)
+    if order.transaction_type == "BUY":
+        return ((last + band) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+    return max(tick, ((last - band) / tick).to_integral_value(rounding="ROUND_CEILING") * tick)
+
+
+def _limit_of(order: Order) -> Decimal | None:
+    """The price an order may not trade beyond: its own (LIMIT, SL), its protection band's (a
+    protected MARKET or SL-M), none for the system's unprotected square-off orders."""
+    if order.order_type in ("LIMIT", "SL"):
+        return order.price
+    return order.protection_price if order.market_protection else None
+
+
+def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime, *, resting: bool = False) -> bool:
+    """Trigger `order` if the last price at `moment` allows, then trade it against the book at
+    `moment` (`sandbox.depth`); True when it is complete.
+
+    An order arriving (placed, modified, just triggered) takes the opposite levels within its limit,
+    each at its price: several trades, the average their traded average. An order already resting
+    (`resting`) is the passive side when the market comes to it (the last price reaches its limit):
+    it trades at its own limit, as much as the opposite levels from the last price to that limit
+    hold (`sandbox.depth.passive_side`). What is left stays OPEN. The book at an
+    instant is met whole, less what this order already took from that same book."""
     buy = order.transaction_type == "BUY"
     if order.order_type in ("SL", "SL-M") and not order.triggered:
+        price = ltp(inst, moment)
         hit = price >= order.trigger_price if buy else price <= order.trigger_price
         if not hit:
             return False
         order.triggered = True
         order.status = OPEN
+        if order.order_type == "SL-M":
+            order.protection_price = protection_price(order, inst, moment)
         book.touch(order)
         book.snapshot(order)
-    if order.order_type in ("MARKET", "SL-M"):
-        _fill(book, order, inst, price, moment)
-        return True
-    if (buy and price <= order.price) or (not buy and price >= order.price):
-        _fill(book, order, inst, price, moment)
-        return True
-    return False
+        resting = False  # it enters the book now
+    limit = _limit_of(order)
+    skip = order.matched_quantity if order.matched_at == moment else 0
+    depth = market_depth(inst, moment)
+    if resting and limit is not None:
+        levels = passive_side(depth, order.transaction_type, ltp(inst, moment), inst.price_tick)
+        trades = walk(levels, order.pending_quantity, buy=buy, limit=limit, skip=skip)
+        trades = [(limit, sum(units for _, units in trades))] if trades else []
+    else:
+        trades = walk(depth.side_for(order.transaction_type), order.pending_quantity, buy=buy, limit=limit,
+                      skip=skip)
+    for price, units in trades:
+        _trade(book, order, inst, price, units, moment)
+    if not trades:
+        return False
+    order.matched_quantity = skip + sum(units for _, units in trades)
+    order.matched_at = moment
+    if order.pending_quantity == 0:
+        order.status, order.blocked_margin = COMPLETE, ZERO
+    else:
+        order.blocked_margin = required_margin(book, order, inst, moment)
+    book.snapshot(order)
+    return order.status == COMPLETE
 
 
 def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> None:
-    """The order reaches the exchange: OPEN (or TRIGGER PENDING), and fills at once if it can."""
+    """The order reaches the exchange: OPEN (or TRIGGER PENDING), and trades at once as far as the
+    book allows; an IOC order's remainder is cancelled."""
     book.snapshot(order, "OPEN PENDING")
     _to_exchange(order, moment)
     order.status = TRIGGER_PENDING if order.order_type in ("SL", "SL-M") else OPEN
+    if order.order_type == "MARKET" and order.market_protection:
+        order.protection_price = protection_price(order, inst, moment)
     book.snapshot(order)
     book.touch(order)
-    filled = order_try_fill(book, order, inst, ltp(inst, moment), moment)
-    if not filled and order.validity == "IOC":
+    if not order_match(book, order, inst, moment) and order.validity == "IOC":
         order_mark_cancelled(book, order, moment, IOC_CANCELLED)
 
 
 def protection_tags(protection: Decimal, inst: Instrument, moment: dt.datetime) -> list[str]:
     """Kite's tags on a protected MARKET/SL-M order: "mktp" and the band applied, e.g. "mktp:2.00".
 
-    The order is a limit at last price +/- that band; the sandbox fills at the last price, which
-    is always inside it, so the band is recorded, never binding."""
+    The order trades as a limit at the last price +/- that band (`protection_price`): what the book
+    holds within it fills at once, the rest rests at the band's price."""
     if not protection:
         return []
     return ["mktp", f"mktp:{protection_percent(protection, inst, ltp(inst, moment)):.2f}"]
@@ -213,7 +270,9 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
 
 
 def order_square_off(book: Book, pos: Position, inst: Instrument, moment: dt.datetime) -> None:
-    """Close a position at the market: an `autosquareoff` MARKET order, filled at once."""
+    """Close a position at the market: an `autosquareoff` MARKET order (no protection band), filled
+    at once: it walks the book, and what the five levels do not hold trades at the fifth level's
+    price (the book goes deeper than the five levels a quote shows)."""
     quantity = pos.quantity
     side = "SELL" if quantity > 0 else "BUY"
     order = Order.objects.create(
@@ -225,7 +284,13 @@ def order_square_off(book: Book, pos: Position, inst: Instrument, moment: dt.dat
     _to_exchange(order, moment)
     book.orders.append(order)
     book.snapshot(order)
-    _fill(book, order, inst, ltp(inst, moment), moment)
+    book.touch(order)
+    if not order_match(book, order, inst, moment):
+        levels = [level for level in market_depth(inst, moment).side_for(side) if level.quantity]
+        price = levels[-1].price if levels else ltp(inst, moment)
+        _trade(book, order, inst, price, order.pending_quantity, moment)
+        order.status, order.blocked_margin = COMPLETE, ZERO
+        book.snapshot(order)
 
 
 def _find_order(book: Book, order_id: str) -> Order:
@@ -271,10 +336,16 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
     if str(merged["order_type"]).upper() == "MARKET":
         merged["price"] = None
     spec = order_spec_parse(order.variety, merged, now)
+    if spec.quantity <= order.filled_quantity:
+        # The sandbox's wording: Kite's own for this case is not documented.
+        raise InputError(f"Invalid `quantity` {spec.quantity}: {order.filled_quantity} of this order are already "
+                         "filled; the new quantity must be more than that.")
     previous = {f: getattr(order, f) for f in ("order_type", "quantity", "price", "trigger_price", "validity",
                                                "validity_ttl", "disclosed_quantity", "blocked_margin",
-                                               "market_protection", "system_tags")}
+                                               "market_protection", "system_tags", "protection_price")}
     order.market_protection = spec.market_protection
+    if spec.order_type == "MARKET" and spec.market_protection:
+        order.protection_price = protection_price(order, inst, now)
     order.system_tags = [*protection_tags(spec.market_protection, inst, now),
                          *(t for t in order.system_tags if t.startswith("autoslice"))]
     order.order_type, order.quantity, order.price = spec.order_type, spec.quantity, spec.price
@@ -296,7 +367,7 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
         raise MarginError(f"Insufficient funds. Required margin is {acc.money(required):.2f} but available "
                           f"margin is {acc.money(available):.2f}.")
     order.blocked_margin = required
-    order.pending_quantity = order.quantity
+    order.pending_quantity = order.quantity - order.filled_quantity
     order.modified, order.modification_count = True, order.modification_count + 1
     order.order_timestamp = now
     status = order.status
@@ -312,7 +383,7 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
     book.touch(order)
     if status != AMO_RECEIVED:
         order.exchange_update_timestamp = now
-        if not order_try_fill(book, order, inst, ltp(inst, now), now) and order.validity == "IOC":
+        if not order_match(book, order, inst, now) and order.validity == "IOC":
             order_mark_cancelled(book, order, now, IOC_CANCELLED)
     return order
 

@@ -45,10 +45,10 @@ def order_payload(order: Order, user: PaperUser, *, status: str | None = None) -
         "disclosed_quantity": order.disclosed_quantity,
         "price": acc.price(order.price),
         "trigger_price": acc.price(order.trigger_price),
-        "average_price": acc.price(order.average_price) if status == COMPLETE else 0.0,
-        "filled_quantity": order.filled_quantity if status == COMPLETE else 0,
+        "average_price": acc.price(order.average_price) if order.filled_quantity else 0.0,
+        "filled_quantity": order.filled_quantity,
         "pending_quantity": order.pending_quantity if status == order.status else (
-            0 if status == REJECTED else order.quantity),
+            0 if status == REJECTED else order.quantity - order.filled_quantity),
         "cancelled_quantity": order.cancelled_quantity if status == order.status else 0,
         "market_protection": _number(order.market_protection),
         "meta": {},

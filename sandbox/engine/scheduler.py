@@ -20,8 +20,10 @@ from sandbox import accounting as acc
 from sandbox import pricing
 from sandbox.accounting import ZERO, dec
 from sandbox.clock import (
+    FO_SQUARE_OFF,
     IST,
     MIS_SQUARE_OFF,
+    SQUARE_OFF_BY_EXCHANGE,
     at,
     book_day,
     in_session,
@@ -37,10 +39,10 @@ from sandbox.engine.lifecycle import (
     order_go_live,
     order_mark_cancelled,
     order_mark_rejected,
+    order_match,
     order_square_off,
-    order_try_fill,
 )
-from sandbox.engine.margins import ltp, required_margin, rms_check
+from sandbox.engine.margins import required_margin, rms_check
 from sandbox.engine.mf import mf_day_begins, mf_end_of_day
 from sandbox.engine.spec import AMO_RECEIVED, OPEN, OPEN_STATUSES, TRIGGER_PENDING
 from sandbox.models import Holding, PaperUser
@@ -49,6 +51,9 @@ from sandbox.universe import Instrument, instrument_by_token
 TTL_LAPSED = "Order cancelled: its TTL validity lapsed."
 CANCELLED_AT_CLOSE = "Order cancelled by the exchange at the end of the trading day."
 CANCELLED_AT_SQUARE_OFF = "Order cancelled by the system at the intraday square-off."
+# Which square-off (sandbox.clock.SQUARE_OFF_BY_EXCHANGE) closes which exchanges' MIS positions.
+EQUITY_EXCHANGES = tuple(e for e, t in SQUARE_OFF_BY_EXCHANGE.items() if t == MIS_SQUARE_OFF)
+FO_EXCHANGES = tuple(e for e, t in SQUARE_OFF_BY_EXCHANGE.items() if t == FO_SQUARE_OFF)
 
 
 def _evaluate(book: Book, start: dt.datetime, end: dt.datetime, *, include_end: bool) -> None:
@@ -74,7 +79,7 @@ def _evaluate(book: Book, start: dt.datetime, end: dt.datetime, *, include_end: 
             if order.expires_at and mark >= order.expires_at:
                 order_mark_cancelled(book, order, order.expires_at, TTL_LAPSED)
                 break
-            if order_try_fill(book, order, inst, ltp(inst, mark), mark):
+            if order_match(book, order, inst, mark, resting=True):
                 break
         else:
             if order.expires_at and order.status in OPEN_STATUSES and order.expires_at <= end:
@@ -99,14 +104,17 @@ def _on_open(book: Book, moment: dt.datetime) -> None:
         order_go_live(book, order, inst, moment)
 
 
-def _on_square_off(book: Book, moment: dt.datetime) -> None:
-    """Intraday (MIS) orders are cancelled and MIS positions closed at market price."""
+def _on_square_off(book: Book, moment: dt.datetime, exchanges: tuple[str, ...] | None = None) -> None:
+    """Intraday (MIS) orders are cancelled and MIS positions closed at market price (on `exchanges`,
+    or every exchange)."""
     for order in book.open_orders():
-        if order.product == "MIS" and order.status != AMO_RECEIVED:
+        if order.product == "MIS" and order.status != AMO_RECEIVED and (
+                exchanges is None or order.exchange in exchanges):
             order_mark_cancelled(book, order, moment, CANCELLED_AT_SQUARE_OFF)
     for pos in list(book.positions.values()):
         inst = instrument_by_token(pos.instrument_token)
-        if pos.product == "MIS" and pos.quantity and inst is not None:
+        if pos.product == "MIS" and pos.quantity and inst is not None and (
+                exchanges is None or inst.exchange in exchanges):
             order_square_off(book, pos, inst, moment)
 
 
@@ -205,7 +213,8 @@ def _events(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, str
         if is_trading_day(day):
             candidates.append((session_open(day), "open"))
             if not always_open:
-                candidates += [(at(day, MIS_SQUARE_OFF), "square_off"), (session_close(day), "close")]
+                candidates += [(at(day, MIS_SQUARE_OFF), "square_off"), (at(day, FO_SQUARE_OFF), "square_off_fo"),
+                               (session_close(day), "close")]
         out += [(moment, kind) for moment, kind in candidates if start < moment <= end]
         day += dt.timedelta(days=1)
     return out
@@ -231,7 +240,9 @@ def book_advance(book: Book, now: dt.datetime) -> None:
         elif kind == "open":
             _on_open(book, moment)
         elif kind == "square_off" and user.closed_day != day:
-            _on_square_off(book, moment)
+            _on_square_off(book, moment, EQUITY_EXCHANGES)
+        elif kind == "square_off_fo" and user.closed_day != day:
+            _on_square_off(book, moment, FO_EXCHANGES)
         elif kind == "close" and user.closed_day != day:
             _on_close(book, moment)
         start = moment

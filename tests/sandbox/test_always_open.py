@@ -165,7 +165,7 @@ def _place(user: PaperUser, now: dt.datetime, **params) -> Order:
 
 
 @pytest.mark.django_db
-def test_market_orders_fill_at_the_quoted_price_at_any_hour(always_open):
+def test_market_orders_fill_at_the_quoted_best_price_at_any_hour(always_open):
     user = paper_user_create(now=when(WED, 19), starting_cash=Decimal("2000000"),
                              holdings=[StartingHolding("NSE:INFY", 10, Decimal("1400"))])
     for now, params in ((when(WED, 19, 0, 20), {}), (when(WED, 22, 41), {"product": "MIS"}),
@@ -175,7 +175,9 @@ def test_market_orders_fill_at_the_quoted_price_at_any_hour(always_open):
                         (when(SAT, 11, 11), {"transaction_type": "SELL", "quantity": "3"})):
         order = _place(user, now, **params)
         key = f"{params.get('exchange', 'NSE')}:{params.get('tradingsymbol', 'INFY')}"
-        quoted = selectors.quote_payload(keys=[key], now=now)[key]["last_price"]
+        # Small orders: one trade at the best price the quote's depth shows on the other side.
+        side = "sell" if params.get("transaction_type", "BUY") == "BUY" else "buy"
+        quoted = selectors.quote_payload(keys=[key], now=now)[key]["depth"][side][0]["price"]
         assert order.status == "COMPLETE" and order.average_price == Decimal(str(quoted))
 
 

@@ -246,7 +246,9 @@ def test_price_shift_moves_the_quote_and_fills_open_orders(client, logged_in):
     assert client.get("/quote/ltp", {"i": "BSE:INFY"}, **headers).json()["data"]["BSE:INFY"]["last_price"] == \
         moved["last_price"]
     history = client.get(f"/orders/{order_id}", **headers).json()["data"]
-    assert history[-1]["status"] == "COMPLETE" and history[-1]["average_price"] == moved["last_price"]
+    # The resting limit is the passive side when the market falls through it: it trades at its price.
+    assert history[-1]["status"] == "COMPLETE" and history[-1]["average_price"] == limit
+    assert moved["last_price"] < limit
 
 
 def test_sandboxapp_command_prints_the_credentials_last(capsys):

@@ -8,6 +8,7 @@ import pytest
 
 from sandbox import pricing, selectors
 from sandbox.clock import IST
+from sandbox.depth import market_depth
 from sandbox.engine.scheduler import book_sync
 from sandbox.engine.services import order_cancel, order_modify, order_place
 from sandbox.errors import InputError, KiteError, OrderError
@@ -29,6 +30,11 @@ def on_tick(value: Decimal) -> Decimal:
 
 def ltp(key: str, moment: dt.datetime) -> Decimal:
     return Decimal(str(pricing.price_at(instrument_by_key(key, moment.date()), moment)))
+
+
+def best(key: str, moment: dt.datetime, transaction_type: str = "BUY") -> Decimal:
+    """The best price an order of `transaction_type` meets in the book: the best ask for a buy."""
+    return market_depth(instrument_by_key(key, moment.date()), moment).side_for(transaction_type)[0].price
 
 
 @pytest.fixture
@@ -78,9 +84,12 @@ def equity(user: PaperUser, moment: dt.datetime) -> dict:
     return selectors.margins_payload(user=PaperUser.objects.get(pk=user.pk), now=moment, segment="equity")
 
 
-def test_market_buy_fills_at_the_last_price_and_debits_cash(trader):
+def test_market_buy_within_the_best_ask_fills_there_in_one_trade_and_debits_cash(trader):
+    # 5 shares are well within the touch level (a few hundred shares): one trade at the best ask,
+    # which is the last price after an uptick and a tick above it after a downtick (sandbox.depth).
     order = place(trader, quantity="5")
-    price = ltp("NSE:INFY", WED_11)
+    price = best("NSE:INFY", WED_11)
+    assert price in (ltp("NSE:INFY", WED_11), ltp("NSE:INFY", WED_11) + Decimal("0.05"))
     assert order.status == "COMPLETE" and order.average_price == price and order.filled_quantity == 5
     assert statuses(order) == ["PUT ORDER REQ RECEIVED", "VALIDATION PENDING", "OPEN PENDING", "OPEN", "COMPLETE"]
     trade = Trade.objects.get(order=order)
@@ -100,8 +109,9 @@ def test_limit_order_waits_then_fills_when_the_price_crosses(trader, shifts):
     shifts("NSE:INFY", -15, moved)
     sync(trader, moved)
     order.refresh_from_db()
-    assert order.status == "COMPLETE" and order.average_price <= limit
-    assert order.average_price == ltp("NSE:INFY", moved)
+    # A resting limit is the passive side when the market falls through it: it trades at its own price.
+    assert order.status == "COMPLETE" and order.average_price == limit < ltp("NSE:INFY", WED_11)
+    assert ltp("NSE:INFY", moved) <= limit
     assert order.blocked_margin == 0
 
 
@@ -279,7 +289,7 @@ def test_intraday_position_is_squared_off_and_its_profit_settles(trader):
     buy = place(trader, product="MIS", quantity="10")
     squared = at(WED_11.date(), 15, 20)
     user = sync(trader, at(WED_11.date(), 15, 25))
-    exit_price = ltp("NSE:INFY", squared)
+    exit_price = best("NSE:INFY", squared, "SELL")  # 10 shares: one trade at the best bid
     profit = (exit_price - buy.average_price) * 10
     auto = Order.objects.get(user=trader, tag="autosquareoff")
     assert (auto.transaction_type, auto.quantity, auto.average_price) == ("SELL", 10, exit_price)
