@@ -105,7 +105,7 @@ def main() -> int:
     sandbox_url, app_url = f"http://127.0.0.1:{sandbox_port}", f"http://127.0.0.1:{app_port}"
     # The sandbox runs under its own settings (sandbox.wsgi always does; migrate is told).
     sandbox_env = dict(env, DJANGO_SETTINGS_MODULE="sandbox.settings",
-                       DATABASE_URL=f"sqlite:///{work / 'sandbox.sqlite3'}")
+                       KITE_SANDBOX_DATABASE_URL=f"sqlite:///{work / 'sandbox.sqlite3'}")
     app_env = dict(env, DATABASE_URL=f"sqlite:///{work / 'app.sqlite3'}", KITE_SANDBOX_URL=sandbox_url,
                    APP_BASE_URL=app_url)
     python = sys.executable

@@ -51,12 +51,14 @@ WSGI_APPLICATION = "sandbox.wsgi.application"
 
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
 
-DATABASES = {"default": strict.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Its own database (another company's server): by default a file of its own beside the app's, so the
+# app's writes and the paper engine's never wait on one SQLite lock (`runsandbox` migrates it itself).
+DATABASES = {"default": strict.db("KITE_SANDBOX_DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'sandbox.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = int(strict.number("CONN_MAX_AGE", default=60, minimum=0, maximum=86400))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The app, the sandbox and the MCP server may share one file: wait for a lock instead of
-    # failing, and let readers run beside a writer (the same options as config.settings).
+    # The sandbox's threads share its file: wait for a lock instead of failing, and let readers run
+    # beside a writer (the same options as config.settings).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )

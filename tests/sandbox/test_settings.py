@@ -23,13 +23,27 @@ def _bare_env(database: Path) -> dict[str, str]:
     no SECRET_KEY, none of the app's keys)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "KITE_", "DATABASE_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY"))}
-    env.update({"DATABASE_URL": f"sqlite:///{database}", "KITE_SANDBOX_RATE_LIMITS": "off", "PYTHONUNBUFFERED": "1"})
+    env.update({"KITE_SANDBOX_DATABASE_URL": f"sqlite:///{database}", "KITE_SANDBOX_RATE_LIMITS": "off",
+                "PYTHONUNBUFFERED": "1"})
     return env
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
+
+
+def test_runsandbox_brings_its_own_database_up_by_itself_apart_from_the_apps(tmp_path):
+    database = tmp_path / "fresh-sandbox.sqlite3"
+    env = _bare_env(database) | {"DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}"}  # the app's, untouched
+    handle = SandboxHandle(tmp_path, free_port(), env).start()  # no migrate beforehand
+    try:
+        assert handle.create_app()["api_key"]
+    finally:
+        handle.stop()
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT count(*) FROM sandbox_app").fetchone()[0] == 1
+    assert not (tmp_path / "app.sqlite3").exists()
 
 
 def test_the_sandbox_runs_on_its_own_settings_without_the_apps_apps(tmp_path):
@@ -60,7 +74,8 @@ def test_the_sandbox_runs_on_its_own_settings_without_the_apps_apps(tmp_path):
 @pytest.mark.parametrize(("command", "variable", "value", "message"), [
     (["runsandbox", "--port", "0"], "KITE_SANDBOX_MARKET_ALWAYS_OPEN", "sometimes",
      "KITE_SANDBOX_MARKET_ALWAYS_OPEN='sometimes' is not on or off"),
-    (["runsandbox", "--port", "0"], "DATABASE_URL", "mongodb://db/kite", "DATABASE_URL: unknown database scheme"),
+    (["runsandbox", "--port", "0"], "KITE_SANDBOX_DATABASE_URL", "mongodb://db/kite",
+     "KITE_SANDBOX_DATABASE_URL: unknown database scheme"),
     (["runsandbox", "--port", "0"], "CONN_MAX_AGE", "forever", "CONN_MAX_AGE='forever' is not a number"),
     (["runsandbox", "--port", "0"], "LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not one of"),
     (["sandboxapp"], "KITE_SANDBOX_RATE_LIMITS", "of", "KITE_SANDBOX_RATE_LIMITS='of' is not on or off"),

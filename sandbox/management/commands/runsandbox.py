@@ -14,6 +14,7 @@ import socket
 import sys
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application, run
 from django.db import connections
@@ -82,7 +83,9 @@ class Command(BaseCommand):
             self.stderr.write(f"Error: {options['port']} is not a port number (0-65535).")
             sys.exit(1)
         self.check(display_num_errors=False)
-        self.check_migrations()
+        # The sandbox owns its database (KITE_SANDBOX_DATABASE_URL): bring it up to date itself, so that
+        # starting it needs no other step.
+        call_command("migrate", interactive=False, verbosity=0)
         for connection in connections.all(initialized_only=True):
             connection.close()
         handler = get_internal_wsgi_application()  # sandbox.wsgi, as runserver loads the app's
