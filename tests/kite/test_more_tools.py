@@ -137,3 +137,36 @@ def test_kites_refusal_reaches_the_caller_with_its_type_and_writes_are_audited(a
     assert error["type"].endswith("Exception") and error["message"].startswith("Kite: ")
     audited = list(OrderAudit.objects.values_list("tool", "outcome"))
     assert audited == ([] if tool.startswith("get_") else [(tool, "failed")])
+
+
+@pytest.mark.parametrize("tool, args, field", [
+    ("get_order_trades", {}, "order_id"),
+    ("get_gtt", {"trigger_id": "12"}, "trigger_id"),
+    ("get_mf_orders", {"order_id": "bad id!"}, "order_id"),
+    ("get_mf_sips", {"sip_id": 5}, "sip_id"),
+    ("search_mf_instruments", {"query": ""}, "query"),
+    ("get_order_margins", {"orders": []}, "orders"),
+    ("get_basket_margins", {"orders": [{"exchange": "NSE"}]}, "orders.0.tradingsymbol"),
+    ("get_order_charges", {"orders": [{"exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
+                                       "product": "CNC", "order_type": "MARKET", "quantity": 1}]},
+     "orders.0.average_price"),
+    ("place_gtt", {"trigger_type": "single", "exchange": "NSE", "tradingsymbol": "ITC", "trigger_values": [100.0],
+                   "orders": [{"transaction_type": "BUY", "quantity": 1, "price": 100.0}]}, "last_price"),
+    ("modify_gtt", {"trigger_type": "single"}, "trigger_id"),
+    ("delete_gtt", {"trigger_id": 0}, "trigger_id"),
+    ("place_mf_order", {"tradingsymbol": "x", "transaction_type": "BUY", "amount": 100.0}, "tradingsymbol"),
+    ("cancel_mf_order", {}, "order_id"),
+    ("place_mf_sip", {"tradingsymbol": "INF209K01157", "amount": 100.0, "instalments": 12, "frequency": "daily"},
+     "frequency"),
+    ("modify_mf_sip", {"sip_id": "1", "status": "stopped"}, "status"),
+    ("cancel_mf_sip", {"sip_id": ""}, "sip_id"),
+    ("convert_position", {"exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
+                          "position_type": "intraday", "quantity": 1, "old_product": "MIS", "new_product": "CNC"},
+     "position_type"),
+    ("exit_order", {"order_id": "1", "variety": "regular"}, "variety"),
+])
+def test_bad_arguments_of_each_new_tool_are_a_400_naming_the_field_and_send_nothing(api_client, trading, tool, args,
+                                                                                    field):
+    error = error_of(execute(api_client, tool, account_id=trading.id, **args), 400)
+    assert error["type"] == "invalid" and field in error["fields"], error
+    assert not OrderAudit.objects.exclude(outcome="refused").exists()
