@@ -686,6 +686,37 @@ def _describe_cancel(a: CancelOrderArgs) -> str:
     return f"order {a.order_id} ({a.variety})"
 
 
+def _order_now(ctx: ToolContext, a: Any) -> str:
+    history = ctx.call("order_history", a.order_id, rate_class="other") or []
+    o = history[-1] if history else {}
+    price = f" at {money(float(o['price']))}" if o.get("price") else ""
+    return (f"now {o.get('transaction_type', '?')} {o.get('quantity', '?')} {o.get('exchange', '?')}:"
+            f"{o.get('tradingsymbol', '?')} {o.get('order_type', '')}{price}, {o.get('product', '')}, "
+            f"{o.get('status', '')}")
+
+
+def _gtt_now(ctx: ToolContext, a: Any) -> str:
+    gtt = ctx.call("get_gtt", a.trigger_id, rate_class="other") or {}
+    condition = gtt.get("condition") or {}
+    triggers = " / ".join(money(float(v)) for v in condition.get("trigger_values") or [])
+    return f"now {condition.get('exchange', '?')}:{condition.get('tradingsymbol', '?')} at {triggers}, " \
+           f"{gtt.get('status', '')}"
+
+
+def _mf_order_now(ctx: ToolContext, a: Any) -> str:
+    o = ctx.call("mf_orders", a.order_id, rate_class="other") or {}
+    what = f"₹{money(float(o['amount']))}" if o.get("amount") else f"{o.get('quantity', '?')} units"
+    return f"now {o.get('transaction_type', '?')} {what} of {o.get('fund') or o.get('tradingsymbol', '?')}, " \
+           f"{o.get('status', '')}"
+
+
+def _sip_now(ctx: ToolContext, a: Any) -> str:
+    p = ctx.call("mf_sips", a.sip_id, rate_class="other") or {}
+    amount = money(float(p["instalment_amount"])) if p.get("instalment_amount") else "?"
+    return f"now ₹{amount} {p.get('frequency', '')} into {p.get('fund') or p.get('tradingsymbol', '?')}, " \
+           f"{p.get('status', '')}"
+
+
 def _describe_gtt(a: GttArgs) -> str:
     """"SELL 10 NSE:INFY at 1,450.00 (LIMIT, CNC) if the price falls to 1,455.00; or SELL 10 at 1,720.00 if it
     rises to 1,715.00" - what fires when."""
@@ -762,6 +793,9 @@ class Write:
     unknown_outcome: str = _CHECK_ORDERS  # what to do when the answer was lost after sending
     opens: Callable[[Any], Exposure] | None = None  # a new order it would place: guardrails apply to it
     preview: str | None = None  # a read tool that takes the same arguments and shows what it would cost
+    # For a write on something that exists (an order, a GTT, a SIP): what it is now, in words, read from Kite
+    # for the human who confirms it ("now BUY 5 NSE:INFY LIMIT at 1,500.00, CNC, OPEN").
+    recognise: Callable[[Any, Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -799,14 +833,15 @@ class Tool:
         except ValidationError as exc:
             raise invalid_arguments(self.name, exc) from None
 
-    def summary(self, args: Args, account: Account | None) -> str:
-        """One sentence for the human: what this write does, on which account, with every parameter."""
+    def summary(self, args: Args, account: Account | None, details: str = "") -> str:
+        """One sentence for the human: what this write does, on which account, with every parameter, and
+        (`details`, from Write.recognise) what the thing it changes is now."""
         assert self.write is not None, f"{self.name} is a read"
         where = ""
         if account is not None:
             words = _ENVIRONMENT_WORDS.get(account.environment, account.environment)
             where = f' on Kite account "{account.name}" ({words})'
-        return f"{self.title}{where}: {self.write.describe(args)}."
+        return f"{self.title}{where}: {self.write.describe(args)}" + (f" ({details})" if details else "") + "."
 
 
 def invalid_arguments(tool_name: str, exc: ValidationError) -> InvalidInput:
@@ -884,14 +919,15 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          write=Write(_describe_place, opens=_exposure, preview="preview_order")),
     Tool("modify_order", "Modify an order",
          "Change quantity, price, trigger price, type or validity of an open order. Needs trading enabled.",
-         ModifyOrderArgs, _modify, rate_class="orders", write=Write(_describe_modify)),
+         ModifyOrderArgs, _modify, rate_class="orders", write=Write(_describe_modify, recognise=_order_now)),
     Tool("cancel_order", "Cancel an order", "Cancel an open order. Needs trading enabled.",
-         CancelOrderArgs, _cancel, rate_class="orders", write=Write(_describe_cancel)),
+         CancelOrderArgs, _cancel, rate_class="orders", write=Write(_describe_cancel, recognise=_order_now)),
     Tool("exit_order", "Exit a cover order", "Exit a cover order (variety co) at the market: give the order_id of "
          "its second leg, and parent_order_id. Needs trading enabled.",
          ExitOrderArgs, _exit, rate_class="orders",
          write=Write(lambda a: f"cover order {a.order_id}" + (f" (parent {a.parent_order_id})"
-                                                              if a.parent_order_id else ""))),
+                                                              if a.parent_order_id else ""),
+                     recognise=_order_now)),
     Tool("get_order_trades", "An order's trades", f"The trades (fills) of one order. {_READS}",
          OrderHistoryArgs, _read("order_trades", "order_id")),
     Tool("get_order_margins", "Margins of orders",
@@ -915,11 +951,12 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          write=Write(_describe_gtt, creates="trigger_id", unknown_outcome="check get_gtts before you try again.")),
     Tool("modify_gtt", "Modify a GTT", "Change a GTT's trigger values, last price and orders (all given again).",
          ModifyGttArgs, _modify_gtt,
-         write=Write(_describe_gtt, creates="trigger_id", unknown_outcome="check get_gtt before you try again.")),
+         write=Write(_describe_gtt, creates="trigger_id", unknown_outcome="check get_gtt before you try again.",
+                     recognise=_gtt_now)),
     Tool("delete_gtt", "Delete a GTT", "Delete a GTT trigger. Needs trading enabled.",
          TriggerArgs, _delete_gtt,
          write=Write(lambda a: f"GTT trigger {a.trigger_id}", creates="trigger_id",
-                     unknown_outcome="check get_gtts before you try again.")),
+                     unknown_outcome="check get_gtts before you try again.", recognise=_gtt_now)),
     Tool("get_mf_holdings", "Mutual fund holdings",
          f"Mutual fund units held: scheme, folio, quantity, average price, last NAV, P&L. {_READS}",
          ToolArgs, _read("mf_holdings")),
@@ -939,7 +976,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("cancel_mf_order", "Cancel a mutual fund order", "Cancel an open mutual fund order.",
          MfOrderIdArgs, _cancel_mf,
          write=Write(lambda a: f"mutual fund order {a.order_id}",
-                     unknown_outcome="check get_mf_orders before you try again.")),
+                     unknown_outcome="check get_mf_orders before you try again.", recognise=_mf_order_now)),
     Tool("place_mf_sip", "Start a SIP",
          "A systematic investment plan: an amount every week, month or quarter into one scheme, for a number of "
          "instalments (-1: until cancelled). Needs trading enabled; the human confirms it first.",
@@ -948,11 +985,11 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("modify_mf_sip", "Change a SIP", "Change a SIP's amount, schedule or instalments, or pause or resume it.",
          ModifySipArgs, _modify_sip,
          write=Write(_describe_sip_change, creates="sip_id",
-                     unknown_outcome="check get_mf_sips before you try again.")),
+                     unknown_outcome="check get_mf_sips before you try again.", recognise=_sip_now)),
     Tool("cancel_mf_sip", "Cancel a SIP", "Cancel a SIP: no further instalments.",
          SipIdArgs, _cancel_sip,
          write=Write(lambda a: f"SIP {a.sip_id}", creates="sip_id",
-                     unknown_outcome="check get_mf_sips before you try again.")),
+                     unknown_outcome="check get_mf_sips before you try again.", recognise=_sip_now)),
     Tool("convert_position", "Convert a position",
          "Change an open position's product (e.g. an intraday MIS position to CNC delivery, or NRML), for some or "
          "all of its quantity. Needs trading enabled.",

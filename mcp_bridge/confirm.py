@@ -31,8 +31,10 @@ def describe(call: ToolCall, figures: str = "") -> str:
 
 def describe_with_preview(call: ToolCall) -> str:
     """describe(), with the figures of the tool's preview (a read of Kite: call in a Django thread)."""
+    from kite.services.execution import tool_call_recognise
     from kite.services.previews import preview_words, write_preview
 
+    tool_call_recognise(call)  # the order (GTT, SIP) it changes, as it is now: the audit keeps the same words
     preview, problem = write_preview(user=call.user, tool_name=call.tool.name, arguments=call.arguments,
                                      path=call.path)
     return describe(call, preview_words(preview, problem))

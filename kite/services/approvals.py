@@ -20,7 +20,7 @@ from django.utils import timezone
 from kite.errors import InvalidInput, NotFound, ServiceError
 from kite.ist import iso_ist
 from kite.models import Approval, OrderAudit
-from kite.services.execution import ToolCall, tool_call_prepare, tool_call_refuse, tool_call_run
+from kite.services.execution import ToolCall, tool_call_prepare, tool_call_recognise, tool_call_refuse, tool_call_run
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ def approve_url(approval: Approval) -> str:
 def approval_create(*, call: ToolCall) -> Approval:
     """Keep a prepared write for the human to decide in the web app; audited as awaiting approval."""
     assert call.tool.write is not None and call.account is not None
+    if not call.details:
+        tool_call_recognise(call)  # the approval page names what the write changes, as it is now
     approval = Approval.objects.create(
         user=call.user, account=call.account, tool=call.tool.name, arguments=call.arguments, summary=call.summary,
         path=call.path, expires_at=timezone.now() + timedelta(seconds=settings.KITE_APPROVAL_TTL_SECONDS))

@@ -101,6 +101,7 @@ class ToolCall:
     user: AbstractBaseUser
     path: str
     account_ids: Collection[int] | None = None
+    details: str = ""  # what the thing a write changes is now (tool_call_recognise), for the human
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -109,7 +110,7 @@ class ToolCall:
     @property
     def summary(self) -> str:
         """The write in one sentence, as the human is asked and the audit log keeps it ("" for a read)."""
-        return self.tool.summary(self.args, self.account) if self.tool.write else ""
+        return self.tool.summary(self.args, self.account, self.details) if self.tool.write else ""
 
     @property
     def exposure(self) -> Exposure | None:
@@ -172,6 +173,19 @@ def tool_call_prepare(*, user: AbstractBaseUser, tool_name: Any, arguments: Any,
 
 def _context(call: ToolCall) -> _Context:
     return _Context(tool=call.tool, user=call.user, account=call.account, account_ids=call.account_ids)
+
+
+def tool_call_recognise(call: ToolCall) -> ToolCall:
+    """Before a human is asked: read from Kite what the order, GTT or SIP a write changes is now, so the
+    question names it, not only its id. Best effort: if Kite cannot say, the question says so."""
+    recognise = call.tool.write.recognise if call.tool.write else None
+    if recognise is not None and call.account is not None:
+        try:
+            call.details = recognise(_context(call), call.args)
+        except (KiteError, ServiceError) as exc:
+            log.info("Could not read what %s changes: %s", call.tool.name, exc)
+            call.details = "Kite did not say what it is now"
+    return call
 
 
 def tool_call_refuse(call: ToolCall, error: ServiceError | None, *, outcome: str = OrderAudit.Outcome.DECLINED

@@ -49,6 +49,9 @@ def test_gtt_mutual_fund_sip_and_conversion_tools_over_mcp(server_env, paper, mc
     assert len(asked) == 11  # every write, each asked once; the refused one too, the invalid one never
     assert asked[0].startswith('Place a GTT on Kite account "Paper"') and "if the price falls to" in asked[0]
     assert any("₹500.00 monthly on day 10" in q for q in asked) and any("from MIS to CNC" in q for q in asked)
+    # A write on something that exists names it as it is now, not only by its id.
+    assert any(q.startswith("Delete a GTT") and "(now NSE:ITC at " in q and ", active)." in q for q in asked)
+    assert any(q.startswith("Change a SIP") and "(now ₹500.00 monthly into " in q for q in asked)
     sent = list(OrderAudit.objects.filter(outcome="sent").order_by("id").values_list("tool", "order_id"))
     assert [t for t, _ in sent] == ["place_gtt", "modify_gtt", "delete_gtt", "place_mf_order", "cancel_mf_order",
                                     "place_mf_sip", "modify_mf_sip", "cancel_mf_sip", "place_order",

@@ -61,7 +61,9 @@ def test_modify_and_cancel_are_confirmed_showing_the_order_id_and_the_changes(se
     assert f"LIMIT at {low:,.2f}" in place and "validity DAY" in place
     assert modify.startswith("Modify an order") and f"order {oid} (regular): " in modify
     assert "quantity → 5" in modify and f"price → {lower:,.2f}" in modify
-    assert cancel.startswith("Cancel an order") and f"order {oid} (regular)." in cancel
+    assert cancel.startswith("Cancel an order") and f"order {oid} (regular) (now BUY 5 NSE:INFY LIMIT at " in cancel
+    # The question names the order as it is now, not only its id: what was modified, still open.
+    assert f"{lower:,.2f}, CNC, OPEN)." in cancel and "now BUY 3 NSE:INFY LIMIT at" in modify
     assert (history[-1]["status"], history[-1]["quantity"], history[-1]["price"]) == ("CANCELLED", 5, lower)
     assert [(t, o) for _, t, o, _ in audits()] == [("place_order", "sent"), ("modify_order", "sent"),
                                                    ("cancel_order", "sent")]
