@@ -20,10 +20,10 @@ def account_list(*, user: AbstractBaseUser) -> QuerySet[Account]:
 def account_get(*, user: AbstractBaseUser, account_id: object, only: tuple[str, ...] = ()) -> Account:
     """The user's account with that id; NotFound otherwise (including a malformed id, or another user's).
     `only` loads just those columns (e.g. none of the encrypted ones)."""
-    try:
-        pk = int(str(account_id))
-    except (TypeError, ValueError):
-        raise NotFound() from None
+    text = str(account_id)
+    if not (text.isascii() and text.isdigit()):  # "1_0" or " 10" is not account 10
+        raise NotFound()
+    pk = int(text)
     accounts = Account.objects.only(*only) if only else Account.objects
     try:
         return accounts.get(user=user, pk=pk)

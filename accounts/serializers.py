@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.models import Account, Environment
+from accounts.models import Account, Environment, Status
 from config.api import StrictAmountField, StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
 
 # Kite API keys and secrets are short alphanumeric strings; refuse anything that could not be one.
@@ -21,11 +21,12 @@ def _credential(value: str) -> str:
 class AccountReadSerializer(serializers.ModelSerializer):
     """What any client may see of an account: never the secret, the token or the whole key."""
 
-    api_key_hint = serializers.CharField(read_only=True)
+    # allow_null and the status choices only describe the answer in the OpenAPI schema (read-only fields).
+    api_key_hint = serializers.CharField(read_only=True, allow_null=True)
     has_api_secret = serializers.SerializerMethodField()
-    status = serializers.CharField(read_only=True)
+    status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     max_order_value = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False,
-                                               read_only=True)
+                                               read_only=True, allow_null=True)
 
     class Meta:
         model = Account

@@ -4,17 +4,73 @@ error responses by hand. The service's own errors (kite.errors, framework-free) 
 once: their status, their body, and `Retry-After` on a rate limit."""
 from __future__ import annotations
 
+import io
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.parsers import JSONParser
 
-from kite import errors as kite_errors
-from kite.errors import ServiceError
+# --- JSON bodies: nesting is bounded ------------------------------------------------------------------
+# Python's json (and every recursive step after it: serializers, copies, the error handler) recurses
+# once per level, so `[` * 1000 was a RecursionError, i.e. a 500. No request of ours nests more than a
+# few levels: the body is measured before it is parsed, without recursion, and refused past the limit.
+# It comes first, before anything imports rest_framework.views: DRF's APIView reads
+# DEFAULT_PARSER_CLASSES (this class) while its module is being imported. For the same reason nothing
+# here imports rest_framework.views' dependants (drf_spectacular.openapi/.views) at module level.
+MAX_JSON_DEPTH = 64
+_JSON_STRUCTURE = re.compile(r'[\[\]{}"\\]')
+
+
+def json_nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether a JSON text opens more than `limit` arrays/objects inside each other (brackets inside
+    strings do not count). Exact for valid JSON; invalid JSON gets the parser's own error after it."""
+    depth, in_string, skip_before = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(text):
+        at, char = match.start(), match.group()
+        if at < skip_before:
+            continue  # the character after a backslash inside a string
+        if in_string:
+            if char == "\\":
+                skip_before = at + 2
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+class BoundedJSONParser(JSONParser):
+    """DRF's JSONParser, refusing a body nested deeper than MAX_JSON_DEPTH with a ParseError (400)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        raw = stream.read()
+        encoding = (parser_context or {}).get("encoding", django_settings.DEFAULT_CHARSET)
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        if json_nesting_exceeds(text, MAX_JSON_DEPTH):
+            raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+        return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.views import exception_handler as drf_exception_handler  # noqa: E402
+
+from kite import errors as kite_errors  # noqa: E402
+from kite.errors import ServiceError  # noqa: E402
 
 _TYPES = {
     exceptions.ValidationError: "invalid",
@@ -177,3 +233,120 @@ def api_aware_csrf_failure(request: HttpRequest, reason: str = "") -> HttpRespon
     from django.views.csrf import csrf_failure
 
     return csrf_failure(request, reason=reason)
+
+
+# --- Every answer under /api/ is not to be stored by a browser or a proxy (CONTRACT section 11) ---------
+class ApiNoStoreMiddleware:
+    """`Cache-Control: no-store` on every answer under /api/, errors included: outermost in MIDDLEWARE,
+    so it also sees the answers Django's own 400/403/404/500 handlers give."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+# --- Sign-in refused by django-axes (AXES_LOCKOUT_CALLABLE) ------------------------------------------------
+def signin_lockout(request: HttpRequest, original_response: HttpResponse | None = None,
+                   credentials: dict[str, Any] | None = None) -> HttpResponse:
+    """The sign-in page again with a plain message (429), the same whether or not the username exists;
+    for the admin's sign-in too."""
+    from django.contrib.auth.forms import AuthenticationForm
+    from django.shortcuts import render
+
+    return render(request, "registration/login.html",
+                  {"form": AuthenticationForm(request), "locked_out": True,
+                   "cooloff_minutes": django_settings.SIGNIN_COOLOFF_MINUTES}, status=429)
+
+
+# --- The OpenAPI schema (drf-spectacular) at GET /api/schema/ ---------------------------------------------
+from drf_spectacular.extensions import OpenApiSerializerExtension  # noqa: E402
+from drf_spectacular.utils import OpenApiResponse  # noqa: E402
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The one error body of the API (CONTRACT section 4).",
+    "properties": {"error": {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "description": "The kind of error, e.g. `invalid`, `not_found`, "
+                                                      "`session_expired`, or Kite's own `error_type`."},
+            "message": {"type": "string", "description": "A sentence for a human; Kite's message where Kite "
+                                                         "sent one."},
+            "fields": {"type": "object", "additionalProperties": True,
+                       "description": "For invalid input: the messages, by field."},
+        },
+        "required": ["type", "message"],
+    }},
+    "required": ["error"],
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error status of one operation, for `extend_schema(responses=...)`: the envelope, described."""
+    return OpenApiResponse(response=_ERROR_REF, description=description)
+
+
+_COMMON_ERRORS = {
+    "401": "Not signed in (`not_authenticated`) or a bad token (`authentication_failed`).",
+    "403": "Not allowed (`permission_denied`, or `csrf_failed` for a browser session without the CSRF token).",
+    "406": "The Accept header asks for something other than JSON (`not_acceptable`).",
+}
+_BODY_ERRORS = {
+    "400": "Invalid input (`invalid`, with `fields`), or a body that is not JSON or nested too deeply "
+           "(`parse_error`).",
+    "415": "A body that is neither JSON nor a form (`unsupported_media_type`).",
+}
+
+
+def schema_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the error envelope as the answer of every error status every
+    view shares (those special to a view are in its `extend_schema`)."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            errors = dict(_COMMON_ERRORS)
+            if method in ("post", "put", "patch"):
+                errors.update(_BODY_ERRORS)
+            if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+                errors["404"] = "No such object, or not the caller's (`not_found`)."
+            responses = operation.setdefault("responses", {})
+            for code, description in errors.items():
+                responses.setdefault(code, {"description": description,
+                                            "content": {"application/json": {"schema": _ERROR_REF}}})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """Request bodies of the strict serializers say `additionalProperties: false`: unknown keys are refused."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
+def schema_view() -> Callable[..., HttpResponse]:
+    """GET /api/schema/: YAML (`application/vnd.oai.openapi`) or JSON (`?format=json`, or Accept
+    `application/vnd.oai.openapi+json`); its refusals in the API's JSON error body, like every other view.
+    (Imported here, not at the top: see the note on BoundedJSONParser.)"""
+    from drf_spectacular.views import SpectacularAPIView
+    from rest_framework.renderers import JSONRenderer
+
+    class SchemaApi(SpectacularAPIView):
+        def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+            if response.status_code >= 400:
+                request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+            return super().finalize_response(request, response, *args, **kwargs)
+
+    return SchemaApi.as_view()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -85,6 +86,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "axes",
     "encrypted_model_fields",
     "accounts",
     "kite",
@@ -93,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that Django's own error answers under /api/ (bad Host, unknown URL, 500) get it too.
+    "config.api.ApiNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from STATIC_ROOT (filled by `collectstatic`, which `make serve` runs) without a
     # separate web server; with DEBUG on it serves them straight from static/ and the apps.
@@ -104,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -163,6 +170,26 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 
 CSRF_FAILURE_VIEW = "config.api.api_aware_csrf_failure"  # the API's error body under /api/
 
+# --- Sign-in limits (django-axes) -------------------------------------------------------------------
+# After SIGNIN_FAILURE_LIMIT failed sign-ins for one username, or from one IP address, sign-in (the
+# login page and the admin's) is refused for SIGNIN_COOLOFF_MINUTES, whether or not the username exists.
+# A failure is forgotten SIGNIN_COOLOFF_MINUTES after the last one. API tokens never sign in, so they
+# are not affected. The IP is REMOTE_ADDR: behind a proxy every client shares the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: it refuses before any password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+SIGNIN_FAILURE_LIMIT = strict.integer("SIGNIN_FAILURE_LIMIT", default=5, minimum=1, maximum=1000)
+SIGNIN_COOLOFF_MINUTES = strict.integer("SIGNIN_COOLOFF_MINUTES", default=15, minimum=1, maximum=7 * 24 * 60)
+AXES_FAILURE_LIMIT = SIGNIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGNIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: a username, or an address
+AXES_RESET_ON_SUCCESS = True
+# A fixed pause: attempts during it do not extend it (they are refused without a password check).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "config.api.signin_lockout"
+AXES_DISABLE_ACCESS_LOG = True  # keep failures only, not a row per successful sign-in
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -176,8 +203,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
+    # JSON nested deeper than config.api.MAX_JSON_DEPTH is a 400, not a RecursionError (a 500).
+    "DEFAULT_PARSER_CLASSES": ["config.api.BoundedJSONParser", "rest_framework.parsers.FormParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# GET /api/schema/ (drf-spectacular). Public, as is drf-spectacular's default: it describes the routes
+# (as the README does), never anyone's data.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Kite Desk API",
+    "DESCRIPTION": "Kite Connect accounts, logins and tools. Every error answers "
+                   '`{"error": {"type", "message", "fields"?}}`.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["config.api.BoundedJSONParser"],  # the documented bodies are JSON
+    "ENUM_NAME_OVERRIDES": {
+        "EnvironmentEnum": "accounts.models.Environment",
+        "AccountStatusEnum": "accounts.models.Status",
+        "ApprovalStatusEnum": "kite.models.Approval.Status",
+        "ConnectedStatusEnum": ["connected"],
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.schema_error_responses"],
 }
 
 LOG_LEVEL = strict.choice("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -187,6 +235,7 @@ LOGGING = logging_settings(LOG_LEVEL, loggers={
     # pykiteconnect logs whole responses at DEBUG, generate_session's access token included.
     "kiteconnect": {"level": "WARNING"},
     "django.utils.autoreload": {"level": "WARNING"},  # runserver says it itself
+    "axes.apps": {"level": "WARNING"},  # its start-up banner on every command; lockouts still log
 })
 
 if not DEBUG:

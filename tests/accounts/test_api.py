@@ -194,3 +194,15 @@ def test_names_are_one_per_user_whatever_the_case_and_plain_text(api_client, use
     answer = api_client.post("/api/accounts", {"name": name}, format="json")
     assert answer.status_code == 400 and "name" in answer.json()["error"]["fields"]
     assert Account.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.parametrize("spell", [lambda n: f"0_{n}", lambda n: f"+{n}", lambda n: f"%20{n}",
+                                   lambda n: "".join(chr(0xFF10 + int(d)) for d in str(n))],
+                         ids=["underscore", "plus", "space", "fullwidth"])
+def test_an_account_id_is_plain_digits(api_client, user, spell):
+    from tests.factories import AccountFactory
+
+    account = AccountFactory(user=user, name="Ten")
+    assert int(spell(account.id).replace("%20", " ")) == account.id  # what int() alone would have accepted
+    assert api_client.get(f"/api/accounts/{account.id}").status_code == 200
+    assert api_client.get(f"/api/accounts/{spell(account.id)}").status_code == 404
