@@ -1,19 +1,8 @@
 """The Django admin manages accounts without ever showing a credential."""
 from __future__ import annotations
 
-import pytest
-from django.test import Client
-
 from accounts.models import Account
 from tests.factories import AccountFactory, UserFactory
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def test_list_and_change_pages_never_show_secrets(admin_client):

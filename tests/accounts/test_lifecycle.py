@@ -3,19 +3,9 @@ sandbox's credential rule and provisioning) and delete (ending the Kite session 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from kiteconnect import KiteConnect
 
 from accounts.models import Account
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def admin_client(db) -> Client:
-    admin = UserFactory(username="admin", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def token_works(sandbox, key: str, token: str) -> bool:
