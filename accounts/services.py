@@ -13,8 +13,10 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import Account, Environment
 from kite.errors import InvalidInput, ServiceError
-from kite.services.provisioning import sandbox_provision
-from kite.services.sessions import session_delete, session_forget
+
+# kite.services.sessions and .provisioning are imported where they are used: they bring in the official
+# client (kiteconnect imports its ticker, Twisted and Autobahn: ~0.3 s), and this module is loaded at every
+# start (the admin imports it), including runmcp's, which must answer `initialize` quickly.
 
 _CREDENTIAL_FIELDS = ("api_key", "api_secret")
 _EDITABLE_FIELDS = ("name", "api_key", "api_secret", "trading_enabled", "confirm_orders", "max_order_value",
@@ -89,6 +91,8 @@ def account_provision(*, account: Account) -> str | None:
     else why not (the sandbox is down: the first login asks again)."""
     if account.environment != Environment.SANDBOX or account.has_credentials:
         return None
+    from kite.services.provisioning import sandbox_provision
+
     try:
         sandbox_provision(account=account)
     except ServiceError as error:
@@ -121,6 +125,8 @@ def account_update(*, account: Account, **changes: Any) -> Account:
 def account_reset_for_new_credentials(*, account: Account) -> None:
     """New key or secret (not saved here): the session belonged to the old app, and the new app may
     belong to another Kite user."""
+    from kite.services.sessions import session_forget
+
     session_forget(account=account, save=False)
     account.kite_user_id = ""
 
@@ -128,5 +134,7 @@ def account_reset_for_new_credentials(*, account: Account) -> None:
 def account_delete(*, account: Account) -> None:
     """Delete an account, ending its Kite session first (best effort: else it lives until 06:00 IST)."""
     if account.access_token:
+        from kite.services.sessions import session_delete
+
         session_delete(account=account)
     account.delete()
