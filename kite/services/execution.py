@@ -102,6 +102,10 @@ class ToolCall:
     path: str
     account_ids: Collection[int] | None = None
     details: str = ""  # what the thing a write changes is now (tool_call_recognise), for the human
+    # The last price the guardrails valued a MARKET order at, and when: the check just before sending reuses
+    # it if it is fresh (Kite allows one quote call a second; fetching it twice in a row made every such
+    # REST order wait a second for its own second quote).
+    priced: tuple[float, float | None] | None = field(default=None, repr=False)
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -119,11 +123,20 @@ class ToolCall:
         return opens(self.args) if opens is not None else None
 
 
+PRICE_FRESH_SECONDS = 5.0  # how long a last price read for the guardrails still values the same order
+
+
 def _check_guardrails(call: ToolCall, ctx: _Context) -> None:
     exposure = call.exposure
-    if exposure is not None and call.account is not None:
-        guardrails_check(account=call.account, exposure=exposure,
-                         last_price=lambda: ctx.last_price(exposure.instrument))
+    if exposure is None or call.account is None:
+        return
+
+    def last_price() -> float | None:
+        if call.priced is None or time.monotonic() - call.priced[0] > PRICE_FRESH_SECONDS:
+            call.priced = (time.monotonic(), ctx.last_price(exposure.instrument))
+        return call.priced[1]
+
+    guardrails_check(account=call.account, exposure=exposure, last_price=last_price)
 
 
 def _audit(*, user: AbstractBaseUser, path: str, tool: Tool, arguments: Any, outcome: str,

@@ -113,3 +113,21 @@ def test_a_market_order_goes_out_with_kites_automatic_market_protection(api_clie
     placed = ok(execute(api_client, "place_order", account_id=trading.id, **market))
     [order] = [o for o in sandbox_orders(kite_settings, trading) if o["order_id"] == placed["order_id"]]
     assert order["market_protection"] == -1 and order["status"] == "COMPLETE"
+
+
+def test_a_market_order_is_priced_once_for_both_guardrail_checks(api_client, trading, kite_settings):
+    import time
+
+    Account.objects.filter(pk=trading.pk).update(max_order_value=10_000_000)
+    seen = len(kite_settings.log_tail(1_000_000).splitlines())
+    market = {k: v for k, v in ORDER.items() if k != "price"} | {"order_type": "MARKET", "quantity": 1}
+    ok(execute(api_client, "place_order", account_id=trading.id, **market))
+    deadline = time.monotonic() + 10  # the sandbox writes a request's log line after answering it
+    while True:
+        since = kite_settings.log_tail(1_000_000).splitlines()[seen:]
+        if any("POST /orders/regular" in line for line in since):
+            break
+        assert time.monotonic() < deadline, since
+        time.sleep(0.05)
+    # Checked before sending and again just before (one prepare, one run): one quote call, not two.
+    assert sum("/quote/ltp" in line for line in since) == 1, since
