@@ -9,20 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.db import DatabaseError
+from django.db.models import Min
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import pricing
-from sandbox.clock import clock_read
-from sandbox.conf import rate_limits_enabled
+from sandbox.clock import MIS_SQUARE_OFF, at, book_day, clock_read, is_trading_day
+from sandbox.conf import market_always_open, rate_limits_enabled
 from sandbox.engine.scheduler import book_sync
+from sandbox.engine.spec import OPEN_STATUSES
 from sandbox.errors import BAD_SESSION, InputError, KiteError, RateLimited, TokenError, error_response, success_response
-from sandbox.models import AccessToken, App, PaperUser
+from sandbox.models import AccessToken, App, Order, PaperUser
 from sandbox.ratelimit import LIMITER
 from sandbox.users import session_authenticate
 
@@ -100,7 +102,14 @@ class Params:
         """Every value of a repeated query key, without Django's cap on the number of fields (a quote
         may carry 1000 instruments; the route, not the parser, says how many are too many)."""
         raw = self.request.META.get("QUERY_STRING", "")
-        return [v for k, v in parse_qsl(raw, keep_blank_values=True) if k == name]
+        out = []
+        for part in raw.split("&"):  # parse_qsl's result, in one pass (a quote may carry 1000 keys)
+            key, _, value = part.partition("=")
+            if "%" in key or "+" in key:
+                key = unquote_plus(key)
+            if key == name:
+                out.append(unquote_plus(value) if "%" in value or "+" in value else value)
+        return out
 
     def get(self, name: str, default: Any = None) -> Any:
         if name in self.body:
@@ -148,6 +157,58 @@ def _unexpected(exc: Exception) -> HttpResponse:
 ORDERS = "orders"
 
 
+def _minute(moment: dt.datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+def read_sync_due(user: PaperUser, now: dt.datetime) -> bool:
+    """Whether a read must first bring the user's books up to `now` (`book_sync`, which locks and
+    loads the whole book), checked from the user row alone (plus one small query at most).
+
+    Something can have happened since the books were last brought up to date only when a new day
+    began, the square-off is due, or, with orders or GTT triggers waiting, the clock reached a new
+    minute mark (prices, and so fills, triggers and every session event, move on minute marks) or
+    an order's TTL validity lapsed. Within the same minute a second evaluation meets the same prices
+    and the same book, so it is skipped: reads do not lock."""
+    day = book_day(now)
+    if user.book_day < day:
+        return True
+    if (not market_always_open() and is_trading_day(day) and now >= at(day, MIS_SQUARE_OFF)
+            and user.closed_day != day):
+        return True
+    if not (user.open_orders or user.active_gtts) or now == user.synced_at:
+        return False
+    if now < user.synced_at or _minute(now) != _minute(user.synced_at):
+        return True
+    if not user.open_orders:
+        return False
+    lapse = _next_lapse(user)
+    return lapse is not None and lapse <= now
+
+
+_LAPSES: dict[tuple, dt.datetime | None] = {}
+
+
+def _next_lapse(user: PaperUser) -> dt.datetime | None:
+    """The first TTL expiry among the user's open orders after their last sync (None: none).
+
+    Remembered per (user, last sync, open order count): open orders change only under a sync at
+    the write's instant, which moves `synced_at` (or, at that same instant, the count); so a
+    remembered answer is never stale, and reads within a minute ask the database once."""
+    key = (user.pk, user.synced_at, user.open_orders)
+    if key not in _LAPSES:
+        if len(_LAPSES) > 4096:
+            _LAPSES.clear()
+        _LAPSES[key] = Order.objects.filter(user=user, status__in=OPEN_STATUSES, expires_at__gt=user.synced_at
+                                            ).aggregate(first=Min("expires_at"))["first"]
+    return _LAPSES[key]
+
+
+def _encoded(result: Any) -> HttpResponse | None:
+    body = getattr(result, "encoded_body", None)
+    return HttpResponse(body, content_type="application/json") if body is not None else None
+
+
 def kite_endpoint(methods: dict[str, str], *, auth: bool = True, sync: bool = True) -> Callable:
     """A Kite API view. `methods` maps each allowed HTTP method to its rate-limit category.
 
@@ -175,10 +236,12 @@ def kite_endpoint(methods: dict[str, str], *, auth: bool = True, sync: bool = Tr
                     kite.session = session_authenticate(api_key=api_key, access_token=token, now=reading.now)
                     if limited and category == ORDERS and not LIMITER.allow(f"user:{kite.user.pk}", ORDERS):
                         raise RateLimited("Too many requests")
-                    if sync:
+                    if sync and (request.method != "GET" or read_sync_due(kite.user, reading.now)):
                         book_sync(kite.user, reading.now)
                 result = view(kite, *args, **kwargs)
-                return result if isinstance(result, HttpResponse) else success_response(result)
+                if isinstance(result, HttpResponse):
+                    return result
+                return _encoded(result) or success_response(result)
             except KiteError as exc:
                 return exc.response()
             except Exception as exc:  # never a traceback to the client

@@ -77,6 +77,8 @@ class App(models.Model):
     user = models.ForeignKey(PaperUser, on_delete=models.CASCADE, related_name="apps")
     # The static IPs orders must come from (Kite since 2026-04-01); empty: any address.
     allowed_ips = models.JSONField(default=list, blank=True)
+    # Where every order update of the app's user is POSTed (Kite's postbacks); "": none.
+    postback_url = models.URLField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -149,6 +151,11 @@ class Order(models.Model):
     matched_quantity = models.PositiveIntegerField(default=0)
     # The margin this open order blocks (released when it fills, is cancelled or rejected).
     blocked_margin = models.DecimalField(**MONEY, default=Decimal("0"))
+    # A cover order's stop-loss leg names its entry (Kite's `parent_order_id`); "" otherwise.
+    parent_order_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    # Kite's `meta`: an iceberg leg's {"iceberg": {"leg", "legs", "leg_quantity", "total_quantity",
+    # "remaining_quantity"}}; {} otherwise.
+    meta = models.JSONField(default=dict, blank=True)
     order_timestamp = models.DateTimeField()
     exchange_timestamp = models.DateTimeField(null=True, blank=True)
     exchange_update_timestamp = models.DateTimeField(null=True, blank=True)

@@ -2,9 +2,9 @@
 
 Each stock and index has a daily close that wanders around its base price (a few slow waves and
 a daily shock: stationary, so prices stay realistic at any date), and an intraday minute path for
-each session (09:15-15:30) from the open to that close. Futures and options are priced from their
-index (cost of carry; Black-Scholes). `POST /sandbox/prices` shifts an instrument from an instant on,
-on top of the walk (`PriceShift`).
+each session (09:15-15:30) from the open to that close. Index futures and options are priced from
+their index (cost of carry; Black-Scholes); MCX and CDS futures walk on their own, like a stock.
+`POST /sandbox/prices` shifts an instrument from an instant on, on top of the walk (`PriceShift`).
 
 Outside the session prices stand still at the last close, unless the market is kept always open
 (KITE_SANDBOX_MARKET_ALWAYS_OPEN): then they keep moving at any hour, still a function of the clock
@@ -45,7 +45,7 @@ _WAVES = ((23.0, 0.02), (67.0, 0.05), (199.0, 0.09), (617.0, 0.12))
 _DAILY_SHOCK = 0.009
 _INTRADAY = 0.006
 _RATE = 0.07
-_VOLATILITY = {"NIFTY": 0.14, "BANKNIFTY": 0.17}
+_VOLATILITY = {"NIFTY": 0.14, "BANKNIFTY": 0.17, "FINNIFTY": 0.15}
 DAY_MINUTES = 24 * 60
 _MINUTE = dt.timedelta(minutes=1)
 _MIDNIGHT = dt.time(0, 0)
@@ -210,7 +210,7 @@ def _derivative_path(token: int, ordinal: int) -> DayPath:
 def path(inst: Instrument, day: dt.date) -> DayPath:
     """The session path of `day` (a trading day), without shifts; for a day without a session, the
     day-long path that only an always-open market uses."""
-    if inst.is_derivative:
+    if inst.is_derived:
         return _derivative_path(inst.instrument_token, day.toordinal())
     make = _base_path if is_trading_day(day) else _weekend_path
     return make(inst.seed, inst.base_price, _scale(inst), inst.is_index, day.toordinal())
@@ -256,6 +256,11 @@ SHIFTS = _Shifts()
 
 def shifts_sync(version: int) -> None:
     SHIFTS.sync(version)
+
+
+def shifted(inst: Instrument) -> bool:
+    """Whether a price shift applies to `inst` (its own, or its index's)."""
+    return SHIFTS.has(inst.seed) or (inst.is_derived and SHIFTS.has(_underlying(inst).seed))
 
 
 def _spot_factor(inst: Instrument, moment: dt.datetime) -> float:
@@ -315,7 +320,7 @@ def _point(moment: dt.datetime) -> tuple[dt.date, int, int, dt.datetime]:
 def session_values(inst: Instrument, day: dt.date, first: int, last: int) -> list[float]:
     """Rounded prices at minute marks first..last of `day` (shifts applied as they were in force)."""
     tick = inst.price_tick
-    if not inst.is_derivative and not SHIFTS.has(inst.seed):
+    if not inst.is_derived and not SHIFTS.has(inst.seed):
         return [round_tick(v, tick) for v in path(inst, day).prices[first:last + 1]]
     start = _path_start(day)
     floor = tick if inst.is_option else 0.0
@@ -325,7 +330,7 @@ def session_values(inst: Instrument, day: dt.date, first: int, last: int) -> lis
 
 def _raw_value(inst: Instrument, day: dt.date, minute: int, moment: dt.datetime) -> float:
     """Price at a minute mark with the shifts in force at `moment` (for derivatives, the index's too)."""
-    if inst.is_derivative:
+    if inst.is_derived:
         assert inst.expiry is not None
         underlying = _underlying(inst)
         spot = path(underlying, day).prices[minute] * _spot_factor(underlying, moment)
@@ -384,7 +389,7 @@ def snapshot(inst: Instrument, moment: dt.datetime) -> Snapshot:
     start = _path_start(day)
     tick = inst.price_tick
     last = price_at(inst, moment)
-    shifted = SHIFTS.has(inst.seed) or (inst.is_derivative and SHIFTS.has(_underlying(inst).seed))
+    shifted = SHIFTS.has(inst.seed) or (inst.is_derived and SHIFTS.has(_underlying(inst).seed))
     if shifted:
         values = [_raw_value(inst, day, m, start + m * _MINUTE) for m in range(seen + 1)]
         if minute and minute == seen:
@@ -392,7 +397,7 @@ def snapshot(inst: Instrument, moment: dt.datetime) -> Snapshot:
         high, low, open_ = max(values), min(values), values[0]
     else:  # unshifted: the cached path (for a derivative, the same values as `_raw_value`'s)
         values = list(path(inst, day).prices[:seen + 1])
-        if inst.is_derivative and minute and minute == seen:
+        if inst.is_derived and minute and minute == seen:
             values[-1] = last
         high, low, open_ = max(values), min(values), values[0]
     p = path(inst, day)

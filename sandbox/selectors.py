@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -13,6 +15,7 @@ from sandbox import charges as fees
 from sandbox import pricing
 from sandbox.accounting import ZERO, dec
 from sandbox.clock import IST, SESSION_MINUTES, book_day, is_trading_day, kite_timestamp, session_open
+from sandbox.conf import market_always_open
 from sandbox.depth import market_depth
 from sandbox.engine.book import read_book
 from sandbox.engine.margins import MarginSummary, margin_summary
@@ -106,7 +109,8 @@ def _segment(enabled: bool, opening, summary: MarginSummary | None) -> dict:
             "m2m_unrealised": acc.money(s.m2m_unrealised) if s else 0,
             "option_premium": acc.money(s.option_premium) if s else 0, "payout": 0,
             "span": acc.money(s.span) if s else 0, "holding_sales": acc.money(s.holding_sales) if s else 0,
-            "turnover": 0, "liquid_collateral": 0, "stock_collateral": 0, "delivery": 0,
+            "turnover": 0, "liquid_collateral": 0, "stock_collateral": 0,
+            "delivery": acc.money(s.delivery) if s else 0,  # the sale-proceeds hold (engine.margins)
         },
     }
 
@@ -197,32 +201,88 @@ def ohlc_payload(*, keys: list[str], now: dt.datetime) -> dict:
     return out
 
 
+def _quote_entry(inst: Instrument, now: dt.datetime) -> dict:
+    s = pricing.snapshot(inst, now)
+    book = market_depth(inst, now)
+    buy, sell = [level.as_kite() for level in book.bids], [level.as_kite() for level in book.asks]
+    oi = pricing.open_interest(inst, now)
+    band = 0.0 if inst.is_index else 0.2
+    return {
+        "instrument_token": inst.instrument_token,
+        "timestamp": kite_timestamp(now),
+        "last_trade_time": kite_timestamp(s.last_trade_time),
+        "last_price": s.last_price,
+        "last_quantity": 0 if inst.is_index else max(inst.lot_size, 1) * (1 + inst.exchange_token % 7),
+        "buy_quantity": sum(d["quantity"] for d in buy) * 37,
+        "sell_quantity": sum(d["quantity"] for d in sell) * 41,
+        "volume": s.volume,
+        "average_price": s.average_price,
+        "oi": oi, "oi_day_high": oi, "oi_day_low": oi,
+        "net_change": round(s.last_price - s.close, 2),
+        "lower_circuit_limit": pricing.round_tick(s.close * (1 - band)) if band else 0,
+        "upper_circuit_limit": pricing.round_tick(s.close * (1 + band)) if band else 0,
+        "ohlc": {"open": s.open, "high": s.high, "low": s.low, "close": s.close},
+        "depth": {"buy": buy, "sell": sell},
+    }
+
+
+class _QuoteCache:
+    """Quotes by (instrument, wall-clock minute, shift version, always-open): everything a quote shows
+    but its `timestamp` is a function of those (prices, depth and open interest move on minute marks),
+    so within a minute a quote is built and JSON-encoded once, whoever asks. Instruments with a price
+    shift of their own (or on their index) are never cached: a shift starts at an instant, mid-minute."""
+
+    _STAMP = "\u0000timestamp\u0000"
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size, self.entries = size, {}
+        self.lock = threading.Lock()
+
+    def get(self, inst: Instrument, now: dt.datetime, when: tuple) -> tuple[dict, bytes, bytes]:
+        """`when`: `moment_key(now)`, computed once per request."""
+        cacheable = not pricing.shifted(inst)
+        key = (inst.instrument_token, *when)
+        found = self.entries.get(key) if cacheable else None
+        if found is None:
+            entry = _quote_entry(inst, now)
+            head, _, tail = json.dumps({**entry, "timestamp": self._STAMP}).partition(json.dumps(self._STAMP))
+            found = (entry, head.encode(), tail.encode())
+            if cacheable:
+                with self.lock:
+                    if len(self.entries) >= self.size:
+                        self.entries.clear()
+                    self.entries[key] = found
+        return found
+
+
+_QUOTES = _QuoteCache()
+
+
+def moment_key(now: dt.datetime) -> tuple:
+    """What a quote's content depends on besides the instrument: the minute, the shifts, the hours."""
+    return int(now.timestamp() // 60), pricing.SHIFTS.version, market_always_open()
+
+
+class EncodedPayload(dict):
+    """A payload that also carries its whole response body, already encoded (`sandbox.http` sends it
+    as it is); as a dict it reads like any other payload."""
+
+    encoded_body: bytes
+
+
 def quote_payload(*, keys: list[str], now: dt.datetime) -> dict:
-    out = {}
+    out: dict = {}
+    encoded: dict[str, bytes] = {}
+    timestamp, when = kite_timestamp(now), moment_key(now)
+    stamp = json.dumps(timestamp).encode()
     for key, inst in _instruments(keys, now, QUOTE_LIMIT):
-        s = pricing.snapshot(inst, now)
-        book = market_depth(inst, now)
-        buy, sell = [level.as_kite() for level in book.bids], [level.as_kite() for level in book.asks]
-        oi = pricing.open_interest(inst, now)
-        band = 0.0 if inst.is_index else 0.2
-        out[key] = {
-            "instrument_token": inst.instrument_token,
-            "timestamp": kite_timestamp(now),
-            "last_trade_time": kite_timestamp(s.last_trade_time),
-            "last_price": s.last_price,
-            "last_quantity": 0 if inst.is_index else max(inst.lot_size, 1) * (1 + inst.exchange_token % 7),
-            "buy_quantity": sum(d["quantity"] for d in buy) * 37,
-            "sell_quantity": sum(d["quantity"] for d in sell) * 41,
-            "volume": s.volume,
-            "average_price": s.average_price,
-            "oi": oi, "oi_day_high": oi, "oi_day_low": oi,
-            "net_change": round(s.last_price - s.close, 2),
-            "lower_circuit_limit": pricing.round_tick(s.close * (1 - band)) if band else 0,
-            "upper_circuit_limit": pricing.round_tick(s.close * (1 + band)) if band else 0,
-            "ohlc": {"open": s.open, "high": s.high, "low": s.low, "close": s.close},
-            "depth": {"buy": buy, "sell": sell},
-        }
-    return out
+        entry, head, tail = _QUOTES.get(inst, now, when)
+        out[key] = {**entry, "timestamp": timestamp}
+        encoded[key] = head + stamp + tail
+    payload = EncodedPayload(out)
+    payload.encoded_body = b'{"status": "success", "data": {' + b", ".join(
+        json.dumps(key).encode() + b": " + body for key, body in encoded.items()) + b"}}"
+    return payload
 
 
 @lru_cache(maxsize=8)

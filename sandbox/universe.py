@@ -1,8 +1,12 @@
-"""The instrument universe, kept in memory: NIFTY 50 stocks on NSE and BSE, the main indices, and
-NIFTY/BANKNIFTY futures and options whose expiries are computed from the sandbox clock's date.
+"""The instrument universe, kept in memory: the NIFTY 500 stocks on NSE and BSE (`sandbox/equities.csv`,
+Kite's real tokens and symbols, sources in its header), the main indices, NIFTY/BANKNIFTY/FINNIFTY
+futures and options, and a few MCX and CDS futures, whose expiries are computed from the sandbox
+clock's date (deterministic: the same day lists the same contracts in every process).
 
-Derivative tokens encode the contract (expiry, underlying, kind, strike), so a contract that has
-expired since a position was opened is still known by its token.
+Tokens follow Kite's layout, instrument_token = exchange_token << 8 | segment id (NSE 1, NFO 2, CDS 3,
+BSE 4, MCX 7, indices 9). Derivative tokens encode the contract (expiry, underlying, kind, strike),
+so a contract that has expired since a position was opened is still known by its token; they stay
+below 2**32, as the ticker's binary packets need.
 """
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 
-from sandbox.data import FNO_UNDERLYINGS, FREEZE_QUANTITIES, INDICES, NIFTY50
+from sandbox.data import COMMODITIES, EQUITIES, FNO_UNDERLYINGS, FREEZE_QUANTITIES, INDICES
 
-NSE_SEGMENT, NFO_SEGMENT, BSE_SEGMENT, INDICES_SEGMENT = 1, 2, 4, 9
+NSE_SEGMENT, NFO_SEGMENT, CDS_SEGMENT, BSE_SEGMENT, MCX_SEGMENT, INDICES_SEGMENT = 1, 2, 3, 4, 7, 9
 EXCHANGES = ("NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD")
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKLY_MONTH_CODES = "123456789OND"
@@ -21,6 +25,11 @@ _UNDERLYING_NAMES = tuple(FNO_UNDERLYINGS)
 _KINDS = ("FUT", "CE", "PE")
 STRIKES_EACH_SIDE = 9  # strikes base-9 steps .. base+9 steps (a fixed grid: contracts never vanish)
 _DERIV_BASE = 1_000_000
+# Underlyings after the first two (NIFTY, BANKNIFTY) encode in a block of their own, so adding one
+# never renumbers the contracts the sandbox already listed (positions hold their tokens). The first
+# block reaches 4,000,000 with expiries in 2042; every token stays below 2**31 (int32 clients).
+_EXTRA_BASE, _EXTRA_FIRST = 4_000_000, 2
+_COMMODITY_BASE = 1_000_000  # MCX and CDS futures: their own segments, their own numbering
 _EPOCH_ORDINAL = 730_000  # 1999-09-20; expiries are encoded as days since
 
 
@@ -54,7 +63,12 @@ class Instrument:
 
     @property
     def is_derivative(self) -> bool:
-        return self.exchange == "NFO"
+        return self.exchange in DERIVATIVE_EXCHANGES
+
+    @property
+    def is_derived(self) -> bool:
+        """Priced from another instrument (an index's F&O); MCX and CDS futures walk on their own."""
+        return self.underlying_token not in (0, self.instrument_token)
 
     @property
     def is_option(self) -> bool:
@@ -78,15 +92,18 @@ class Instrument:
 
 
 INDICES_SEGMENT_NAME = "INDICES"
+DERIVATIVE_EXCHANGES = frozenset({"NFO", "MCX", "CDS"})
 
 
 def _equities() -> list[Instrument]:
     out = []
-    for symbol, name, isin, nse_token, bse_code, base in NIFTY50:
-        seed = nse_token * 256 + NSE_SEGMENT
-        out.append(Instrument(seed, nse_token, symbol, name, "NSE", "NSE", "EQ", 0.05, 1, isin, base, seed))
-        out.append(Instrument(bse_code * 256 + BSE_SEGMENT, bse_code, symbol, name, "BSE", "BSE", "EQ", 0.05, 1,
-                              isin, base, seed))
+    for e in EQUITIES:
+        seed = e.nse_token * 256 + NSE_SEGMENT
+        out.append(Instrument(seed, e.nse_token, e.symbol, e.name, "NSE", "NSE", "EQ", e.tick_size, 1, e.isin,
+                              e.base_price, seed))
+        if e.bse_code:
+            out.append(Instrument(e.bse_code * 256 + BSE_SEGMENT, e.bse_code, e.symbol, e.name, "BSE", "BSE", "EQ",
+                                  e.tick_size, 1, e.isin, e.base_price, seed))
     for exchange, symbol, exchange_token, token, base, _ in INDICES:
         out.append(Instrument(token, exchange_token, symbol, symbol, exchange, INDICES_SEGMENT_NAME, "EQ", 0.0, 0,
                               "", base, token))
@@ -136,8 +153,12 @@ def derivative(underlying: str, expiry: dt.date, kind: str, strike_index: int = 
     index_symbol, lot, _, _ = FNO_UNDERLYINGS[underlying]
     index = INDEX_BY_SYMBOL[index_symbol]
     u, k = _UNDERLYING_NAMES.index(underlying), _KINDS.index(kind)
-    code = (((expiry.toordinal() - _EPOCH_ORDINAL) * len(_UNDERLYING_NAMES) + u) * 3 + k) * 32 + strike_index
-    exchange_token = _DERIV_BASE + code
+    days = expiry.toordinal() - _EPOCH_ORDINAL
+    if u < _EXTRA_FIRST:
+        exchange_token = _DERIV_BASE + ((days * _EXTRA_FIRST + u) * 3 + k) * 32 + strike_index
+    else:
+        extra = len(_UNDERLYING_NAMES) - _EXTRA_FIRST
+        exchange_token = _EXTRA_BASE + ((days * extra + u - _EXTRA_FIRST) * 3 + k) * 32 + strike_index
     yy = expiry.strftime("%y")
     if kind == "FUT":
         symbol, strike, segment = f"{underlying}{yy}{MONTHS[expiry.month - 1]}FUT", 0.0, "NFO-FUT"
@@ -156,12 +177,16 @@ def derivative(underlying: str, expiry: dt.date, kind: str, strike_index: int = 
 def decode_derivative(token: int) -> Instrument | None:
     if token & 0xFF != NFO_SEGMENT:
         return None
-    code = (token >> 8) - _DERIV_BASE
-    if code < 0:
+    exchange_token = token >> 8
+    if exchange_token >= _EXTRA_BASE:
+        code, first, count = exchange_token - _EXTRA_BASE, _EXTRA_FIRST, len(_UNDERLYING_NAMES) - _EXTRA_FIRST
+    else:
+        code, first, count = exchange_token - _DERIV_BASE, 0, _EXTRA_FIRST
+    if code < 0 or count <= 0:
         return None
     strike_index, rest = code % 32, code // 32
     k, rest = rest % 3, rest // 3
-    u, days = rest % len(_UNDERLYING_NAMES), rest // len(_UNDERLYING_NAMES)
+    u, days = first + rest % count, rest // count
     if strike_index > 2 * STRIKES_EACH_SIDE or (k == 0 and strike_index):
         return None
     try:
@@ -193,6 +218,73 @@ def _derivatives(today: dt.date) -> list[Instrument]:
     return list(out.values())
 
 
+# --- MCX and CDS futures ---------------------------------------------------------------------------
+
+_COMMODITY_NAMES = tuple(COMMODITIES)
+_SEGMENT_IDS = {"MCX": MCX_SEGMENT, "CDS": CDS_SEGMENT}
+
+
+def commodity_expiry(name: str, year: int, month: int) -> dt.date:
+    """The contract month's expiry: the last weekday on or before the commodity's day of the month,
+    or for currency futures two weekdays before the month's last weekday (see data.COMMODITIES)."""
+    rule = COMMODITIES[name].expiry_day
+    if rule > 0:
+        day = dt.date(year, month, rule)
+        while day.weekday() >= 5:
+            day -= dt.timedelta(days=1)
+        return day
+    day = dt.date(year, month, calendar.monthrange(year, month)[1])
+    weekdays = 0
+    while True:
+        if day.weekday() < 5:
+            if weekdays == -rule:
+                return day
+            weekdays += 1
+        day -= dt.timedelta(days=1)
+
+
+def commodity_future(name: str, expiry: dt.date) -> Instrument:
+    spec = COMMODITIES[name]
+    c = _COMMODITY_NAMES.index(name)
+    exchange_token = _COMMODITY_BASE + (expiry.toordinal() - _EPOCH_ORDINAL) * len(_COMMODITY_NAMES) + c
+    token = exchange_token * 256 + _SEGMENT_IDS[spec.exchange]
+    symbol = f"{name}{expiry.strftime('%y')}{MONTHS[expiry.month - 1]}FUT"
+    # One seed a commodity: every month of it walks (and is shifted) together, around its own level.
+    seed = (_COMMODITY_BASE - 1 - c) * 256 + _SEGMENT_IDS[spec.exchange]
+    return Instrument(token, exchange_token, symbol, name, spec.exchange, f"{spec.exchange}-FUT", "FUT",
+                      spec.tick_size, spec.lot_size, "", spec.base_price, seed, expiry, 0.0, token,
+                      spec.freeze_quantity)
+
+
+def decode_commodity(token: int) -> Instrument | None:
+    segment, exchange_token = token & 0xFF, token >> 8
+    code = exchange_token - _COMMODITY_BASE
+    if segment not in (MCX_SEGMENT, CDS_SEGMENT) or code < 0 or not _COMMODITY_NAMES:
+        return None
+    name = _COMMODITY_NAMES[code % len(_COMMODITY_NAMES)]
+    try:
+        expiry = dt.date.fromordinal(code // len(_COMMODITY_NAMES) + _EPOCH_ORDINAL)
+    except (ValueError, OverflowError):
+        return None
+    if _SEGMENT_IDS[COMMODITIES[name].exchange] != segment or commodity_expiry(
+            name, expiry.year, expiry.month) != expiry:
+        return None
+    return commodity_future(name, expiry)
+
+
+def _commodity_futures(today: dt.date, months: int = 3) -> list[Instrument]:
+    out = []
+    for name in _COMMODITY_NAMES:
+        year, month, listed = today.year, today.month, 0
+        while listed < months:
+            expiry = commodity_expiry(name, year, month)
+            if expiry >= today:
+                out.append(commodity_future(name, expiry))
+                listed += 1
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
 @dataclass
 class Universe:
     """Everything listed on one day."""
@@ -213,7 +305,7 @@ def universe_for(day: dt.date) -> Universe:
     """The instruments listed on `day` (cached; a few days are kept)."""
     universe = _universes.get(day)
     if universe is None:
-        universe = Universe(day, [*STATIC, *_derivatives(day)])
+        universe = Universe(day, [*STATIC, *_derivatives(day), *_commodity_futures(day)])
         with _lock:
             if len(_universes) > 8:
                 _universes.clear()
@@ -222,7 +314,19 @@ def universe_for(day: dt.date) -> Universe:
 
 
 def instrument_by_token(token: int) -> Instrument | None:
-    return STATIC_BY_TOKEN.get(token) or decode_derivative(token)
+    found = STATIC_BY_TOKEN.get(token)
+    if found is None:
+        found = _DECODED.get(token)
+        if found is None:
+            found = decode_derivative(token) or decode_commodity(token)
+            if found is not None:
+                if len(_DECODED) > 65536:
+                    _DECODED.clear()
+                _DECODED[token] = found
+    return found
+
+
+_DECODED: dict[int, Instrument] = {}  # decoded contracts (a frozen dataclass each: safe to share)
 
 
 def instrument_by_key(key: str, day: dt.date) -> Instrument | None:

@@ -13,13 +13,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import gtt, mf, pricing, selectors, users
+from sandbox import gtt, mf, postbacks, pricing, selectors, users
 from sandbox.clock import IST, clock_read, clock_set
 from sandbox.engine.convert import position_convert
+from sandbox.engine.margins import trigger_range_payload
 from sandbox.engine.scheduler import book_sync, books_sync_open
 from sandbox.engine.services import order_cancel, order_modify, order_place_answer
 from sandbox.errors import InputError, PermissionDenied, error_response
-from sandbox.http import KiteRequest, control_endpoint, kite_endpoint
+from sandbox.http import KiteRequest, control_endpoint, kite_endpoint, read_sync_due
 from sandbox.models import PriceShift, SandboxState
 from sandbox.universe import instrument_by_key
 
@@ -88,7 +89,8 @@ def order_place_or_history(kite: KiteRequest, name: str) -> Any:
     if kite.request.method == "POST":
         users.order_ip_check(app=kite.app, client_ip=kite.client_ip)
         return order_place_answer(user=kite.user, variety=name, params=kite.params, now=kite.now)
-    book_sync(kite.user, kite.now)
+    if read_sync_due(kite.user, kite.now):  # a read locks the book only when something is due
+        book_sync(kite.user, kite.now)
     return selectors.order_history(user=kite.user, order_id=name)
 
 
@@ -98,13 +100,16 @@ def order_modify_cancel_or_trades(kite: KiteRequest, first: str, second: str) ->
     if method == "GET":
         if second != "trades":
             return error_response("Route not found", "GeneralException", 404)
-        book_sync(kite.user, kite.now)
+        if read_sync_due(kite.user, kite.now):
+            book_sync(kite.user, kite.now)
         return selectors.order_trades(user=kite.user, order_id=first)
     users.order_ip_check(app=kite.app, client_ip=kite.client_ip)
     if method == "PUT":
         return {"order_id": order_modify(user=kite.user, variety=first, order_id=second, params=kite.params,
                                          now=kite.now)}
-    return {"order_id": order_cancel(user=kite.user, variety=first, order_id=second, now=kite.now)}
+    parent = kite.params.get("parent_order_id")
+    return {"order_id": order_cancel(user=kite.user, variety=first, order_id=second, now=kite.now,
+                                     parent_order_id=str(parent).strip() if parent not in (None, "") else None)}
 
 
 @kite_endpoint(GET)
@@ -222,6 +227,11 @@ def quote_ltp(kite: KiteRequest) -> Any:
     return selectors.ltp_payload(keys=kite.params.query_list("i"), now=kite.now)
 
 
+@kite_endpoint({"GET": "quote"}, sync=False)
+def trigger_range(kite: KiteRequest, transaction_type: str) -> Any:
+    return trigger_range_payload(transaction_type=transaction_type, keys=kite.params.query_list("i"), now=kite.now)
+
+
 @kite_endpoint(GET, auth=False)
 def instruments(kite: KiteRequest, exchange: str | None = None) -> Any:
     return HttpResponse(selectors.instruments_csv(exchange=exchange, now=kite.now), content_type="text/csv")
@@ -317,7 +327,8 @@ def _holdings(raw: Any) -> list[users.StartingHolding] | None:
 
 @control_endpoint(("POST",))
 def sandbox_apps(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
-    _only(body, {"redirect_url", "user_name", "starting_cash", "holdings", "allowed_ips", "user_id"})
+    _only(body, {"redirect_url", "user_name", "starting_cash", "holdings", "allowed_ips", "user_id", "postback_url"})
+    postback_url = postbacks.postback_url_clean(body.get("postback_url"))
     redirect_url = body.get("redirect_url")
     if redirect_url is not None and not isinstance(redirect_url, str):
         raise InputError("Invalid `redirect_url`: an http:// or https:// URL.")
@@ -335,6 +346,7 @@ def sandbox_apps(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
     app = users.app_create(now=now, redirect_url=redirect_url, user_name=user_name,
                            starting_cash=None if cash is None else Decimal(str(_number(cash, "starting_cash"))),
                            holdings=_holdings(body.get("holdings")), allowed_ips=allowed_ips, user_id=user_id)
+    postbacks.app_postback_url_set(app=app, url=postback_url)
     return {"api_key": app.api_key, "api_secret": app.api_secret, "user_id": app.user.user_id}
 
 

@@ -17,13 +17,22 @@ from typing import Any
 
 from sandbox import accounting as acc
 from sandbox import charges as fees
+from sandbox import events
 from sandbox.accounting import ZERO
 from sandbox.clock import book_day, is_market_open, next_open_after
 from sandbox.depth import market_depth, passive_side, walk
 from sandbox.engine.book import Book
-from sandbox.engine.margins import ltp, margin_summary, required_margin, rms_check, sellable_quantity
+from sandbox.engine.margins import (
+    co_trigger_range,
+    ltp,
+    margin_summary,
+    required_margin,
+    rms_check,
+    sellable_quantity,
+)
 from sandbox.engine.spec import (
     AMO_RECEIVED,
+    AUTOMATIC,
     CANCELLED,
     COMPLETE,
     MAX_MODIFICATIONS,
@@ -34,6 +43,7 @@ from sandbox.engine.spec import (
     Form,
     OrderSpec,
     autoslice_quantities,
+    in_preopen,
     order_spec_parse,
     protection_percent,
 )
@@ -68,6 +78,7 @@ def order_mark_rejected(book: Book, order: Order, moment: dt.datetime, message: 
     order.exchange_update_timestamp = moment
     book.snapshot(order)
     book.touch(order)
+    events.order_updated(order=order, user=book.user)
 
 
 def order_mark_cancelled(book: Book, order: Order, moment: dt.datetime, message: str | None = None) -> None:
@@ -78,6 +89,7 @@ def order_mark_cancelled(book: Book, order: Order, moment: dt.datetime, message:
     order.exchange_update_timestamp = moment
     book.snapshot(order)
     book.touch(order)
+    events.order_updated(order=order, user=book.user)
 
 
 def fill_charges(order: Order, inst: Instrument, fill_price: Decimal, quantity: int | None = None) -> fees.Charges:
@@ -194,12 +206,16 @@ def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime,
     else:
         order.blocked_margin = required_margin(book, order, inst, moment)
     book.snapshot(order)
+    events.order_updated(order=order, user=book.user, update=True)  # a fill: COMPLETE, or UPDATE when partial
+    if order.status == COMPLETE:
+        _order_completed(book, order, inst, moment)
     return order.status == COMPLETE
 
 
-def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> None:
+def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetime, *, match: bool = True) -> None:
     """The order reaches the exchange: OPEN (or TRIGGER PENDING), and trades at once as far as the
-    book allows; an IOC order's remainder is cancelled."""
+    book allows (unless not `match`: a leg the system places after a fill meets the market from the
+    next instant); an IOC order's remainder is cancelled."""
     book.snapshot(order, "OPEN PENDING")
     _to_exchange(order, moment)
     order.status = TRIGGER_PENDING if order.order_type in ("SL", "SL-M") else OPEN
@@ -207,6 +223,9 @@ def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetim
         order.protection_price = protection_price(order, inst, moment)
     book.snapshot(order)
     book.touch(order)
+    events.order_updated(order=order, user=book.user)
+    if not match:
+        return
     if not order_match(book, order, inst, moment) and order.validity == "IOC":
         order_mark_cancelled(book, order, moment, IOC_CANCELLED)
 
@@ -227,6 +246,8 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
     wrong side of the market raises InputError. `tags` are Kite's own (autoslice)."""
     inst = spec.inst
     open_now = is_market_open(now)
+    if spec.variety == "co" and open_now:
+        _co_trigger_check(inst, spec.transaction_type, spec.trigger_price, now)
     if spec.order_type in ("SL", "SL-M") and open_now:
         price = ltp(inst, now)
         buy = spec.transaction_type == "BUY"
@@ -238,8 +259,8 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
         user=book.user, variety=spec.variety, exchange=inst.exchange, tradingsymbol=inst.tradingsymbol,
         instrument_token=inst.instrument_token, transaction_type=spec.transaction_type,
         order_type=spec.order_type, product=spec.product, validity=spec.validity,
-        validity_ttl=spec.validity_ttl, quantity=spec.quantity, disclosed_quantity=spec.disclosed_quantity,
-        price=spec.price, trigger_price=spec.trigger_price, pending_quantity=spec.quantity,
+        validity_ttl=spec.validity_ttl, quantity=_first_leg(spec), disclosed_quantity=spec.disclosed_quantity,
+        price=spec.price, trigger_price=spec.trigger_price, pending_quantity=_first_leg(spec), meta=_iceberg_meta(spec),
         status="PUT ORDER REQ RECEIVED", tag=spec.tag or "", market_protection=spec.market_protection,
         system_tags=[*protection_tags(spec.market_protection, inst, now), *tags], order_timestamp=now,
         book_day=book_day(now), order_id=_placeholder())
@@ -251,7 +272,9 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
     else:
         book.snapshot(order)
         book.snapshot(order, "VALIDATION PENDING")
-    if not open_now and spec.variety == "regular":
+    preopen = (not open_now and spec.variety == "regular" and spec.order_type in ("MARKET", "LIMIT")
+               and in_preopen(inst, now))
+    if not open_now and spec.variety != "amo" and not preopen:
         order_mark_rejected(book, order, now, MARKET_CLOSED, "RMS:Market is closed")
         return order
     problem = rms_check(book, order, inst, now)
@@ -265,7 +288,170 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
         order.status = AMO_RECEIVED
         order.active_from = next_open_after(now)
         return order
+    if preopen:
+        _preopen_collect(book, order, now)
+        return order
     order_go_live(book, order, inst, now)
+    return order
+
+
+# --- pre-open (NSE equities, 09:00-09:08 IST) ----------------------------------------------------------
+
+def _preopen_collect(book: Book, order: Order, moment: dt.datetime) -> None:
+    """An order placed in the pre-open reaches the exchange and waits (OPEN) for the price discovery
+    at 09:08 (`order_preopen_match`): nothing trades before it."""
+    book.snapshot(order, "OPEN PENDING")
+    _to_exchange(order, moment)
+    order.status = OPEN
+    book.snapshot(order)
+    book.touch(order)
+    events.order_updated(order=order, user=book.user)
+
+
+def order_preopen_match(book: Book, order: Order, inst: Instrument, price: Decimal, moment: dt.datetime) -> None:
+    """The call auction's matching at 09:08: a pre-open order that the equilibrium `price` satisfies
+    (any MARKET order, a buy limit at or above it, a sell limit at or below it) fills at that one
+    price, in full; any other stays OPEN for the normal session."""
+    buy = order.transaction_type == "BUY"
+    if order.order_type == "LIMIT" and (order.price < price if buy else order.price > price):
+        return
+    _trade(book, order, inst, price, order.pending_quantity, moment)
+    order.status, order.blocked_margin = COMPLETE, ZERO
+    book.snapshot(order)
+    events.order_updated(order=order, user=book.user, update=True)
+
+
+# --- cover orders and iceberg legs ----------------------------------------------------------------------
+
+def _first_leg(spec: OrderSpec) -> int:
+    return min(spec.quantity, spec.iceberg_quantity) if spec.variety == "iceberg" else spec.quantity
+
+
+def _iceberg_meta(spec: OrderSpec) -> dict[str, Any]:
+    if spec.variety != "iceberg":
+        return {}
+    first = _first_leg(spec)
+    return {"iceberg": {"leg": 1, "legs": spec.iceberg_legs, "leg_quantity": spec.iceberg_quantity,
+                        "total_quantity": spec.quantity, "remaining_quantity": spec.quantity - first}}
+
+
+def _co_trigger_check(inst: Instrument, transaction_type: str, trigger: Decimal, moment: dt.datetime) -> None:
+    """A cover order's stop-loss trigger must sit inside the trigger range, on the losing side: below
+    the last price for a BUY entry, above it for a SELL entry."""
+    lower, upper = co_trigger_range(inst, moment)
+    last = ltp(inst, moment)
+    low, high = (lower, last) if transaction_type == "BUY" else (last, upper)
+    if not (low <= trigger <= high) or trigger == last:
+        # The sandbox's wording: Kite's own is not documented.
+        raise InputError(f"Trigger price {trigger} is out of the range for a {transaction_type} cover order: the "
+                         f"stop-loss must be between {low} and {high}, and not at the last price {last}.")
+
+
+def _order_completed(book: Book, order: Order, inst: Instrument, moment: dt.datetime) -> None:
+    """What follows a complete order: a cover order's entry gets its stop-loss leg; an iceberg leg
+    the next leg, until the total is placed."""
+    if order.variety == "co" and not order.parent_order_id:
+        _co_stoploss_leg(book, order, inst, moment, order.filled_quantity)
+    elif order.variety == "iceberg" and order.meta.get("iceberg", {}).get("remaining_quantity"):
+        _iceberg_next_leg(book, order, inst, moment)
+
+
+def _co_stoploss_leg(book: Book, entry: Order, inst: Instrument, moment: dt.datetime, quantity: int) -> Order:
+    """The cover order's second leg: an SL-M order the other way for what the entry filled, at the
+    entry's trigger price, with Kite's automatic market protection; it blocks no margin of its own
+    (the position's margin covers it)."""
+    leg = Order.objects.create(
+        user=book.user, variety="co", exchange=entry.exchange, tradingsymbol=entry.tradingsymbol,
+        instrument_token=entry.instrument_token, transaction_type="SELL" if entry.transaction_type == "BUY" else "BUY",
+        order_type="SL-M", product=entry.product, validity="DAY", quantity=quantity, pending_quantity=quantity,
+        trigger_price=entry.trigger_price, status="PUT ORDER REQ RECEIVED", tag=entry.tag,
+        market_protection=AUTOMATIC, system_tags=protection_tags(AUTOMATIC, inst, moment),
+        parent_order_id=entry.order_id, order_timestamp=moment, book_day=book_day(moment), order_id=_placeholder())
+    _assign_ids(leg)
+    book.orders.append(leg)
+    book.touch(leg)
+    book.snapshot(leg)
+    order_go_live(book, leg, inst, moment, match=False)
+    return leg
+
+
+def _iceberg_next_leg(book: Book, done: Order, inst: Instrument, moment: dt.datetime) -> None:
+    """Place the iceberg's next leg, a copy of the leg just filled (its price as last modified), after
+    the same risk checks as any order: it meets the market from the next instant on."""
+    info = dict(done.meta["iceberg"])
+    quantity = min(info["leg_quantity"], info["remaining_quantity"])
+    info.update(leg=info["leg"] + 1, remaining_quantity=info["remaining_quantity"] - quantity)
+    leg = Order.objects.create(
+        user=book.user, variety="iceberg", exchange=done.exchange, tradingsymbol=done.tradingsymbol,
+        instrument_token=done.instrument_token, transaction_type=done.transaction_type, order_type=done.order_type,
+        product=done.product, validity=done.validity, validity_ttl=done.validity_ttl, quantity=quantity,
+        pending_quantity=quantity, price=done.price, status="PUT ORDER REQ RECEIVED", tag=done.tag,
+        meta={"iceberg": info}, order_timestamp=moment, expires_at=done.expires_at, book_day=book_day(moment),
+        order_id=_placeholder())
+    _assign_ids(leg)
+    book.orders.append(leg)
+    book.touch(leg)
+    book.snapshot(leg)
+    book.snapshot(leg, "VALIDATION PENDING")
+    problem = rms_check(book, leg, inst, moment)
+    if problem:
+        order_mark_rejected(book, leg, moment, *problem)
+        return
+    leg.blocked_margin = required_margin(book, leg, inst, moment)
+    order_go_live(book, leg, inst, moment, match=False)
+
+
+def _co_exit_leg(book: Book, leg: Order, inst: Instrument, moment: dt.datetime) -> None:
+    """Exit a cover order's position: its stop-loss leg becomes a MARKET order and trades at once
+    (walking the book; what the five levels do not hold at the fifth level's price, as the
+    square-off does)."""
+    book.snapshot(leg, "MODIFY VALIDATION PENDING")
+    leg.order_type, leg.triggered, leg.status = "MARKET", True, OPEN
+    leg.protection_price = ZERO
+    leg.market_protection = ZERO  # the system's exit, like the square-off: no band
+    leg.modified = True
+    book.snapshot(leg, "MODIFIED")
+    book.touch(leg)
+    if not order_match(book, leg, inst, moment):
+        levels = [level for level in market_depth(inst, moment).side_for(leg.transaction_type) if level.quantity]
+        price = levels[-1].price if levels else ltp(inst, moment)
+        _trade(book, leg, inst, price, leg.pending_quantity, moment)
+        leg.status, leg.blocked_margin = COMPLETE, ZERO
+        book.snapshot(leg)
+        events.order_updated(order=leg, user=book.user, update=True)
+
+
+def order_exit_in_book(book: Book, *, order_id: str, parent_order_id: str | None, now: dt.datetime) -> Order:
+    """`DELETE /orders/co/{order_id}?parent_order_id=`: exit a cover order. Its open stop-loss leg
+    (with its entry's id as `parent_order_id`) is squared at the market; an entry not yet filled is
+    cancelled (what part of it filled is squared at the market). Anything else is refused by name."""
+    order = _find_order(book, order_id)
+    if order.variety != "co":
+        raise InputError(f"Order {order_id} is a {order.variety} order, not a cover order: cancel it with variety "
+                         f"{order.variety}.")
+    if parent_order_id and parent_order_id != (order.parent_order_id or order.order_id):
+        raise InputError(f"Invalid `parent_order_id` {parent_order_id}: order {order_id} belongs to cover order "
+                         f"{order.parent_order_id or order.order_id}.")
+    if order.status not in OPEN_STATUSES:
+        if not order.parent_order_id:
+            leg = next((o for o in book.open_orders() if o.parent_order_id == order.order_id), None)
+            if leg is not None:
+                raise InputError(f"Cover order {order_id} is filled: exit it with its stop-loss leg, order_id "
+                                 f"{leg.order_id} and parent_order_id {order_id}.")
+        raise _closed_state_error(order, "exited")
+    inst = instrument_by_token(order.instrument_token)
+    if inst is None:
+        raise OrderError("The instrument of this order is no longer traded.")
+    if order.parent_order_id:
+        if not parent_order_id:
+            raise InputError(f"Missing `parent_order_id`: order {order_id} is the stop-loss leg of cover order "
+                             f"{order.parent_order_id}, and exiting it needs that id.")
+        _co_exit_leg(book, order, inst, now)
+        return order
+    book.snapshot(order, "CANCEL PENDING")
+    order_mark_cancelled(book, order, now)
+    if order.filled_quantity:
+        _co_exit_leg(book, _co_stoploss_leg(book, order, inst, now, order.filled_quantity), inst, now)
     return order
 
 
@@ -318,6 +504,8 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
     inst = instrument_by_token(order.instrument_token)
     if inst is None:  # an instrument that no longer exists
         raise OrderError("The instrument of this order is no longer traded.")
+    if order.parent_order_id:
+        return _co_leg_modify(book, order, inst, params, now)
     merged = {
         "exchange": order.exchange, "tradingsymbol": order.tradingsymbol,
         "transaction_type": order.transaction_type, "product": order.product,
@@ -381,16 +569,54 @@ def order_modify_in_book(book: Book, *, order_id: str, params: Form, now: dt.dat
     order.status = status
     book.snapshot(order)
     book.touch(order)
+    events.order_updated(order=order, user=book.user, update=True)  # modified: UPDATE while open
     if status != AMO_RECEIVED:
         order.exchange_update_timestamp = now
+        if not is_market_open(now):  # a pre-open order waits for the 09:08 matching
+            return order
         if not order_match(book, order, inst, now) and order.validity == "IOC":
             order_mark_cancelled(book, order, now, IOC_CANCELLED)
     return order
 
 
+def _co_leg_modify(book: Book, leg: Order, inst: Instrument, params: Form, now: dt.datetime) -> Order:
+    """A cover order's stop-loss leg moves only its trigger price (Kite: co modifies `trigger_price`
+    of the second leg), which stays on the losing side of the last price."""
+    raw = params.get("trigger_price")
+    if raw in (None, ""):
+        raise InputError("Missing `trigger_price`: a cover order's stop-loss leg changes only its trigger price.")
+    try:
+        trigger = Decimal(str(raw).strip())
+    except ArithmeticError:
+        raise InputError(f"Invalid `trigger_price` {raw!r}: expected a number.") from None
+    if not trigger.is_finite() or trigger <= 0:
+        raise InputError(f"Invalid `trigger_price` {raw!r}: expected a price above 0.")
+    if not acc.on_tick(trigger, inst.price_tick):
+        raise InputError(f"Tick size for this script is {inst.price_tick:.2f}. Kindly enter trigger price in the "
+                         "multiple of tick size for this script")
+    last = ltp(inst, now)
+    if trigger >= last if leg.transaction_type == "SELL" else trigger <= last:
+        side = "lower" if leg.transaction_type == "SELL" else "higher"
+        raise InputError(f"Trigger price for stoploss {leg.transaction_type.lower()} orders should be {side} than "
+                         f"the last traded price ({last}).")
+    leg.trigger_price = trigger
+    leg.modified, leg.modification_count = True, leg.modification_count + 1
+    for interim in ("MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED"):
+        book.snapshot(leg, interim)
+    leg.exchange_update_timestamp = now
+    book.snapshot(leg)
+    book.touch(leg)
+    events.order_updated(order=leg, user=book.user, update=True)
+    return leg
+
+
 def order_cancel_in_book(book: Book, *, order_id: str, now: dt.datetime) -> Order:
-    """The user cancels an open order (InputError when it is unknown or already closed)."""
+    """The user cancels an open order (InputError when it is unknown or already closed; a cover
+    order is exited with variety co, `order_exit_in_book`)."""
     order = _find_order(book, order_id)
+    if order.variety == "co":
+        raise InputError(f"Order {order_id} is part of a cover order: exit it with variety co (and its "
+                         "parent_order_id).")
     if order.status not in OPEN_STATUSES:
         raise _closed_state_error(order, "cancelled")
     book.snapshot(order, "CANCEL PENDING")

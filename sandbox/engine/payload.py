@@ -24,7 +24,7 @@ def order_payload(order: Order, user: PaperUser, *, status: str | None = None) -
         "placed_by": user.user_id,
         "order_id": order.order_id,
         "exchange_order_id": order.exchange_order_id if at_exchange else None,
-        "parent_order_id": None,
+        "parent_order_id": order.parent_order_id or None,
         "status": status,
         "status_message": (order.status_message or None) if status == order.status else None,
         "status_message_raw": (order.status_message_raw or None) if status == order.status else None,
@@ -51,7 +51,7 @@ def order_payload(order: Order, user: PaperUser, *, status: str | None = None) -
             0 if status == REJECTED else order.quantity - order.filled_quantity),
         "cancelled_quantity": order.cancelled_quantity if status == order.status else 0,
         "market_protection": _number(order.market_protection),
-        "meta": {},
+        "meta": dict(order.meta or {}),
         "tag": order.tag or None,
         "guid": None,
     }

@@ -40,12 +40,13 @@ from sandbox.engine.lifecycle import (
     order_mark_cancelled,
     order_mark_rejected,
     order_match,
+    order_preopen_match,
     order_square_off,
 )
-from sandbox.engine.margins import required_margin, rms_check
+from sandbox.engine.margins import INTRADAY_PRODUCTS, ltp, required_margin, rms_check
 from sandbox.engine.mf import mf_day_begins, mf_end_of_day
-from sandbox.engine.spec import AMO_RECEIVED, OPEN, OPEN_STATUSES, TRIGGER_PENDING
-from sandbox.models import Holding, PaperUser
+from sandbox.engine.spec import AMO_RECEIVED, OPEN, OPEN_STATUSES, PREOPEN_MATCH, PREOPEN_START, TRIGGER_PENDING
+from sandbox.models import Holding, Order, PaperUser
 from sandbox.universe import Instrument, instrument_by_token
 
 TTL_LAPSED = "Order cancelled: its TTL validity lapsed."
@@ -69,12 +70,29 @@ def _evaluate(book: Book, start: dt.datetime, end: dt.datetime, *, include_end: 
     if triggers:
         gtt_evaluate(book, marks)
         live = [o for o in book.open_orders() if o.status in (OPEN, TRIGGER_PENDING)]
+    seen: set[int] = set()
+    while live:
+        seen.update(id(o) for o in live)
+        _evaluate_orders(book, live, marks, end)
+        # Orders these fills placed (a cover order's stop-loss leg, an iceberg's next leg) meet the
+        # rest of the same path.
+        live = [o for o in book.open_orders() if o.status in (OPEN, TRIGGER_PENDING) and id(o) not in seen]
+
+
+def _placed_by_a_fill(order: Order) -> bool:
+    """A cover order's stop-loss leg or an iceberg's second or later leg: the book at the instant
+    of the fill that placed it was met by that fill, so it meets the market from the next instant."""
+    return bool(order.parent_order_id) or (order.meta or {}).get("iceberg", {}).get("leg", 1) > 1
+
+
+def _evaluate_orders(book: Book, live: list[Order], marks: list[dt.datetime], end: dt.datetime) -> None:
     for order in live:
         inst = instrument_by_token(order.instrument_token)
         if inst is None:
             continue
+        later_only = _placed_by_a_fill(order)
         for mark in marks:
-            if mark < order.order_timestamp:
+            if mark < order.order_timestamp or (later_only and mark == order.order_timestamp):
                 continue
             if order.expires_at and mark >= order.expires_at:
                 order_mark_cancelled(book, order, order.expires_at, TTL_LAPSED)
@@ -104,16 +122,31 @@ def _on_open(book: Book, moment: dt.datetime) -> None:
         order_go_live(book, order, inst, moment)
 
 
-def _on_square_off(book: Book, moment: dt.datetime, exchanges: tuple[str, ...] | None = None) -> None:
-    """Intraday (MIS) orders are cancelled and MIS positions closed at market price (on `exchanges`,
-    or every exchange)."""
+def _on_preopen_match(book: Book, moment: dt.datetime) -> None:
+    """09:08, the end of the pre-open order entry: per instrument one equilibrium price, the day's
+    opening price (the sandbox's stand-in for the auction's discovered price, deterministic as every
+    price here), and the orders it satisfies fill at it (`order_preopen_match`)."""
+    day = book_day(moment)
+    start = at(day, PREOPEN_START)
     for order in book.open_orders():
-        if order.product == "MIS" and order.status != AMO_RECEIVED and (
+        if order.status != OPEN or not (start <= order.order_timestamp < moment) or order.filled_quantity:
+            continue
+        inst = instrument_by_token(order.instrument_token)
+        if inst is None:
+            continue
+        order_preopen_match(book, order, inst, ltp(inst, session_open(day)), moment)
+
+
+def _on_square_off(book: Book, moment: dt.datetime, exchanges: tuple[str, ...] | None = None) -> None:
+    """Intraday (MIS, and cover order) orders are cancelled and those positions closed at market
+    price (on `exchanges`, or every exchange)."""
+    for order in book.open_orders():
+        if order.product in INTRADAY_PRODUCTS and order.status != AMO_RECEIVED and (
                 exchanges is None or order.exchange in exchanges):
             order_mark_cancelled(book, order, moment, CANCELLED_AT_SQUARE_OFF)
     for pos in list(book.positions.values()):
         inst = instrument_by_token(pos.instrument_token)
-        if pos.product == "MIS" and pos.quantity and inst is not None and (
+        if pos.product in INTRADAY_PRODUCTS and pos.quantity and inst is not None and (
                 exchanges is None or inst.exchange in exchanges):
             order_square_off(book, pos, inst, moment)
 
@@ -134,7 +167,7 @@ def _end_of_day(book: Book, day: dt.date, next_day: dt.date) -> None:
         for order in book.open_orders():
             if order.status != AMO_RECEIVED:
                 order_mark_cancelled(book, order, end, CANCELLED_AT_CLOSE)
-        if is_trading_day(day) or any(p.product == "MIS" and p.quantity for p in book.positions.values()):
+        if is_trading_day(day) or any(p.product in INTRADAY_PRODUCTS and p.quantity for p in book.positions.values()):
             _on_square_off(book, end)
     if is_trading_day(day):  # T1 shares settle into the demat account one session later
         for holding in book.holdings.values():
@@ -213,6 +246,7 @@ def _events(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, str
         if is_trading_day(day):
             candidates.append((session_open(day), "open"))
             if not always_open:
+                candidates.append((at(day, PREOPEN_MATCH), "preopen_match"))
                 candidates += [(at(day, MIS_SQUARE_OFF), "square_off"), (at(day, FO_SQUARE_OFF), "square_off_fo"),
                                (session_close(day), "close")]
         out += [(moment, kind) for moment, kind in candidates if start < moment <= end]
@@ -237,6 +271,8 @@ def book_advance(book: Book, now: dt.datetime) -> None:
                 _end_of_day(book, ended, ended + dt.timedelta(days=1))
                 mf_end_of_day(book, ended)
                 mf_day_begins(book, user.book_day)
+        elif kind == "preopen_match":
+            _on_preopen_match(book, moment)
         elif kind == "open":
             _on_open(book, moment)
         elif kind == "square_off" and user.closed_day != day:

@@ -11,6 +11,7 @@ from sandbox.engine.book import locked_book
 from sandbox.engine.lifecycle import (
     order_autoslice_in_book,
     order_cancel_in_book,
+    order_exit_in_book,
     order_modify_in_book,
     order_place_in_book,
 )
@@ -43,8 +44,12 @@ def order_modify(*, user: PaperUser, variety: str, order_id: str, params: Form, 
         return order_modify_in_book(book, order_id=order_id, params=params, now=now).order_id
 
 
-def order_cancel(*, user: PaperUser, variety: str, order_id: str, now: dt.datetime) -> str:
-    parse_variety(variety)
+def order_cancel(*, user: PaperUser, variety: str, order_id: str, now: dt.datetime,
+                 parent_order_id: str | None = None) -> str:
+    """Cancel an open order; with variety co, exit the cover order (`order_exit_in_book`)."""
+    variety = parse_variety(variety)
     with locked_book(user.pk) as book:
         book_advance(book, now)
+        if variety == "co":
+            return order_exit_in_book(book, order_id=order_id, parent_order_id=parent_order_id, now=now).order_id
         return order_cancel_in_book(book, order_id=order_id, now=now).order_id

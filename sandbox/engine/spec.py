@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from sandbox import accounting as acc
 from sandbox.accounting import ZERO
-from sandbox.clock import book_day
+from sandbox.clock import IST, book_day, is_trading_day
+from sandbox.conf import market_always_open
 from sandbox.errors import InputError
 from sandbox.universe import Instrument, instrument_by_key
 
@@ -20,7 +21,7 @@ OPEN, TRIGGER_PENDING, AMO_RECEIVED = "OPEN", "TRIGGER PENDING", "AMO REQ RECEIV
 COMPLETE, CANCELLED, REJECTED = "COMPLETE", "CANCELLED", "REJECTED"
 OPEN_STATUSES = (OPEN, TRIGGER_PENDING, AMO_RECEIVED)
 VARIETIES = ("regular", "amo", "co", "iceberg", "auction", "bo")
-SUPPORTED_VARIETIES = ("regular", "amo")
+SUPPORTED_VARIETIES = ("regular", "amo", "co", "iceberg")
 ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 PRODUCTS = ("CNC", "NRML", "MIS", "MTF", "CO", "BO")
 VALIDITIES = ("DAY", "IOC", "TTL")
@@ -30,6 +31,15 @@ MAX_AUTOSLICES = 10  # Kite since 2026-04-01
 AUTOMATIC = Decimal("-1")
 NO_PROTECTION = ("Market orders without market protection are not allowed via API. Please set market protection "
                  "or use a Limit order.")
+# Iceberg: 2 to 50 legs (Kite raised the most from 20 to 50, also for API users: kite.trade forum,
+# discussion comment 51724; "Minimum legs for an iceberg order is 2", comment 46708); Limit orders
+# (Zerodha support, "Iceberg orders": Limit and SL-L; the sandbox takes LIMIT only); NSE and BSE
+# equity, F&O and currency, not MCX; each leg is an order of its own, placed when the one before fills.
+ICEBERG_LEGS = (2, 50)
+ICEBERG_EXCHANGES = ("NSE", "BSE", "NFO", "BFO", "CDS", "BCD")
+# The pre-open call auction of NSE equities (NSE: order entry 09:00-09:08, then price discovery and
+# matching, a buffer until the normal session at 09:15).
+PREOPEN_START, PREOPEN_MATCH = dt.time(9, 0), dt.time(9, 8)
 IOC_ON_MCX = ("IOC validity is not allowed for MCX orders placed via API (exchange rules for API orders since "
               "1 April 2026). Use DAY validity.")
 
@@ -68,14 +78,26 @@ class OrderSpec:
     tag: str | None
     market_protection: Decimal
     autoslice: bool = False
+    iceberg_legs: int = 0
+    iceberg_quantity: int = 0
+
+
+def in_preopen(inst: Instrument, moment: dt.datetime) -> bool:
+    """Whether `moment` is in the pre-open order entry (09:00-09:08 IST on a trading day) and `inst`
+    an NSE equity, the only instruments the sandbox runs the call auction for."""
+    if market_always_open() or inst.exchange != "NSE" or inst.is_derivative or inst.is_index:
+        return False
+    local = moment.astimezone(IST)
+    return is_trading_day(local.date()) and PREOPEN_START <= local.time() < PREOPEN_MATCH
 
 
 def parse_variety(raw: str) -> str:
     variety = (raw or "").lower()
     if variety not in VARIETIES:
-        raise InputError(f"Invalid `variety` {raw!r}: use regular or amo.")
+        raise InputError(f"Invalid `variety` {raw!r}: use regular, amo, co or iceberg.")
     if variety not in SUPPORTED_VARIETIES:
-        raise InputError(f"The `{variety}` variety is not available in the sandbox: use regular or amo.")
+        raise InputError(f"The `{variety}` variety is not available in the sandbox: use regular, amo, co or "
+                         "iceberg.")
     return variety
 
 
@@ -188,9 +210,13 @@ def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
         raise InputError("The instrument you are placing an order for has either expired or does not exist.")
     if inst.is_index:
         raise InputError(f"{inst.key} is an index: indices cannot be traded.")
-    allowed = ("NRML", "MIS") if inst.is_derivative else ("CNC", "MIS")
-    if product not in allowed:
-        raise InputError(f"Invalid `product` {product} for {exchange}: use {' or '.join(allowed)}.")
+    if variety == "co":
+        _cover_order_check(order_type, product, validity)
+        product = "CO"  # Kite's cover orders are intraday, and show product CO
+    else:
+        allowed = ("NRML", "MIS") if inst.is_derivative else ("CNC", "MIS")
+        if product not in allowed:
+            raise InputError(f"Invalid `product` {product} for {exchange}: use {' or '.join(allowed)}.")
     if quantity % inst.lot_size:
         raise InputError(f"Invalid `quantity` {quantity}: {inst.key} trades in lots of {inst.lot_size}, "
                          f"so the quantity must be a multiple of {inst.lot_size}.")
@@ -200,7 +226,11 @@ def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
         _tick_check(price, inst, "price")
     else:
         price = ZERO
-    if order_type in ("SL", "SL-M"):
+    if variety == "co":
+        if trigger <= 0:
+            raise InputError("Invalid `trigger_price`: a cover order needs its stop-loss trigger price above 0.")
+        _tick_check(trigger, inst, "trigger price")
+    elif order_type in ("SL", "SL-M"):
         if trigger <= 0:
             raise InputError(f"Invalid `trigger_price`: a {order_type} order needs a trigger price above 0.")
         _tick_check(trigger, inst, "trigger price")
@@ -230,13 +260,57 @@ def order_spec_parse(variety: str, params: Form, now: dt.datetime) -> OrderSpec:
     autoslice = str(params.get("autoslice") or "").strip().lower()
     if autoslice not in ("", "true", "false", "1", "0"):
         raise InputError(f"Invalid `autoslice` {params.get('autoslice')!r}: use true or false.")
-    if autoslice not in ("true", "1") and inst.freeze_quantity and quantity > inst.freeze_quantity:
+    legs, leg_quantity = _iceberg(params, variety, inst, order_type, validity, quantity)
+    if autoslice in ("true", "1") and variety in ("co", "iceberg"):
+        raise InputError(f"Invalid `autoslice`: it does not go with variety {variety}.")
+    largest = leg_quantity or quantity
+    if autoslice not in ("true", "1") and inst.freeze_quantity and largest > inst.freeze_quantity:
         raise InputError(f"Quantity {quantity} exceeds the freeze limit of {inst.freeze_quantity} for {inst.key}: "
                          "split the order or place it with autoslice.")
     if order_type not in ("MARKET", "SL-M"):
         protection = Decimal("0")  # a limit needs none: Kite ignores it
     return OrderSpec(variety, inst, transaction_type, order_type, product, quantity, price, trigger, validity,
-                     validity_ttl, disclosed, tag, protection, autoslice in ("true", "1"))
+                     validity_ttl, disclosed, tag, protection, autoslice in ("true", "1"), legs, leg_quantity)
+
+
+def _cover_order_check(order_type: str, product: str, validity: str) -> None:
+    """Kite's cover order: a MARKET or LIMIT entry, intraday, DAY, with a compulsory stop-loss
+    trigger (kite.trade forum: "Kite Connect supports only two types of cover order, one is MARKET
+    entry type and LIMIT entry type"; pykiteconnect PRODUCT_CO = "CO")."""
+    if order_type not in ("MARKET", "LIMIT"):
+        raise InputError(f"Invalid `order_type` {order_type} for a cover order: use MARKET or LIMIT (the stop-loss "
+                         "leg is placed by the system from `trigger_price`).")
+    if product not in ("CO", "MIS"):
+        raise InputError(f"Invalid `product` {product} for a cover order: cover orders are intraday (CO).")
+    if validity != "DAY":
+        raise InputError(f"Invalid `validity` {validity} for a cover order: use DAY.")
+
+
+def _iceberg(params: Form, variety: str, inst: Instrument, order_type: str, validity: str,
+             quantity: int) -> tuple[int, int]:
+    """(legs, leg quantity) of an iceberg order, (0, 0) for any other variety."""
+    if variety != "iceberg":
+        return 0, 0
+    if inst.exchange not in ICEBERG_EXCHANGES:
+        raise InputError(f"Iceberg orders are not allowed on {inst.exchange}.")
+    if order_type != "LIMIT":
+        raise InputError(f"Invalid `order_type` {order_type} for an iceberg order: the sandbox takes LIMIT icebergs.")
+    if validity == "IOC":
+        raise InputError("IOC validity is not allowed for iceberg orders: use DAY or TTL.")
+    low, high = ICEBERG_LEGS
+    legs = _int(params, "iceberg_legs", minimum=low, maximum=high)
+    leg_quantity = _int(params, "iceberg_quantity", minimum=1)
+    if leg_quantity % inst.lot_size:
+        raise InputError(f"Invalid `iceberg_quantity` {leg_quantity}: {inst.key} trades in lots of {inst.lot_size}, "
+                         f"so each leg must be a multiple of {inst.lot_size}.")
+    if leg_quantity >= quantity:
+        raise InputError(f"Invalid `iceberg_quantity` {leg_quantity}: each leg must be less than the order's "
+                         f"quantity {quantity}.")
+    needed = -(-quantity // leg_quantity)
+    if needed != legs:
+        raise InputError(f"Invalid `iceberg_legs` {legs}: a quantity of {quantity} in legs of {leg_quantity} makes "
+                         f"{needed} legs (the last one {quantity - (needed - 1) * leg_quantity}).")
+    return legs, leg_quantity
 
 
 def autoslice_quantities(spec: OrderSpec) -> list[int]:

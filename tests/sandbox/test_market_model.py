@@ -25,11 +25,13 @@ from sandbox.universe import (
 WEDNESDAY = dt.date(2025, 1, 15)
 
 
-def test_universe_lists_nifty50_on_both_exchanges_and_the_main_indices():
+def test_universe_lists_nifty500_on_nse_with_bse_listings_and_the_main_indices():
     universe = universe_for(WEDNESDAY)
     nse = [i for i in universe.instruments if i.exchange == "NSE" and i.segment == "NSE"]
     bse = [i for i in universe.instruments if i.exchange == "BSE" and i.segment == "BSE"]
-    assert len(nse) == len(bse) == 50
+    # The NIFTY 500 on NSE; BSE lists all but BSE Ltd and CDSL, which trade on NSE only.
+    assert (len(nse), len(bse)) == (500, 498)
+    assert {i.tradingsymbol for i in bse} <= {i.tradingsymbol for i in nse}
     infy = universe.by_key["NSE:INFY"]
     assert (infy.instrument_token, infy.isin, infy.tick_size, infy.lot_size) == (408065, "INE009A01021", 0.05, 1)
     for key in ("NSE:NIFTY 50", "NSE:NIFTY BANK", "BSE:SENSEX"):

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -12,7 +15,7 @@ from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
 from sandbox.universe import MONTHS, monthly_expiries
-from tests.fixtures.sandbox import PROJECT_ROOT, TRADING_TIME, start_sandbox
+from tests.fixtures.sandbox import PROJECT_ROOT, TRADING_TIME, SandboxHandle, free_port, start_sandbox
 
 WEDNESDAY = TRADING_TIME.date()
 FRONT_EXPIRY = monthly_expiries(WEDNESDAY, 1)[0]
@@ -156,7 +159,92 @@ def test_runsandbox_reports_a_busy_port_in_one_line(sandbox):
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == "Error: That port is already in use."
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "listening" not in done.stdout  # no banner before the bind
+
+
+@pytest.mark.parametrize("variable", ["SANDBOX_PORT", "APP_PORT"])
+def test_make_run_refuses_a_busy_port_before_starting_anything(sandbox, variable):
+    ports = {"SANDBOX_PORT": str(free_port()), "APP_PORT": str(free_port()), variable: str(sandbox.port)}
+    done = subprocess.run(["bash", "bin/run-dev.sh"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          env={**sandbox.env, **ports, "PYTHON": sys.executable})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"Error: {variable}={sandbox.port}: that port is already in use (or not yours to use); choose another, "
+        f"e.g. make run {variable}={sandbox.port + 1}."]
+
+
+def test_make_run_names_a_port_that_is_not_one(sandbox):
+    done = subprocess.run(["bash", "bin/run-dev.sh"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          env={**sandbox.env, "SANDBOX_PORT": "87x5", "PYTHON": sys.executable})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == ["Error: SANDBOX_PORT=87x5 is not a port number (1-65535)."]
+
+
+def _listed_keys(kite: KiteConnect) -> list[str]:
+    return sorted({f"{row['exchange']}:{row['tradingsymbol']}" for row in kite.instruments()})
+
+
+def test_quotes_of_500_and_ltp_and_ohlc_of_1000_instruments(sandbox):
+    kite = sandbox.connect()
+    keys = _listed_keys(kite)
+    if len(keys) < 500:
+        pytest.skip(f"the sandbox lists {len(keys)} instruments, fewer than the 500 a full quote takes")
+    quote = kite.quote(keys[:500])
+    assert len(quote) == 500 and all(q["last_price"] > 0 for q in quote.values())
+    if len(keys) < 1000:
+        pytest.skip(f"the sandbox lists {len(keys)} instruments, fewer than the 1,000 of a full ltp/ohlc call")
+    assert len(kite.ltp(keys[:1000])) == 1000 and len(kite.ohlc(keys[:1000])) == 1000
+
+
+def test_a_request_line_of_1000_instruments_is_served_and_a_far_longer_one_is_414(sandbox):
+    kite = sandbox.connect()
+    keys = sorted(_listed_keys(kite), key=len, reverse=True)[:50]
+    long_query = (keys * 20)[:1000]  # the sandbox takes repeats, as Kite does: a ~30 KB request line
+    assert set(kite.ltp(long_query)) == set(keys)
+    answer = requests.get(f"{sandbox.url}/quote/ltp", params={"i": (keys * 200)[:4000]}, timeout=30,
+                          headers={"X-Kite-Version": "3"})
+    assert answer.status_code == 414 and answer.json() == {
+        "status": "error", "data": None, "error_type": "InputException",
+        "message": "The request URL is too long: at most 500 instruments per quote, 1000 per ohlc or ltp."}
+
+
+def test_a_request_the_server_cannot_read_is_answered_in_kites_envelope(sandbox):
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=20) as raw:
+        raw.sendall(b"NOT AN HTTP REQUEST\r\n\r\n")
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {"status": "error", "message": "Bad request.", "data": None,
+                                "error_type": "InputException"}
+
+
+def test_gunicorn_serves_long_quote_lines_with_the_documented_flag(tmp_path, sandbox):
+    env = {**sandbox.env, "KITE_SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'wsgi.sqlite3'}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=PROJECT_ROOT, env=env,
+                   check=True, timeout=120)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                               "--limit-request-line", "0", "sandbox.wsgi:application"],
+                              cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        handle = SandboxHandle(tmp_path, port, env)
+        handle.process = server
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                handle.clock()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)  # start-up polling, not a test sleep
+        handle.set_clock(TRADING_TIME)
+        kite = handle.connect()
+        keys = sorted(_listed_keys(kite), key=len, reverse=True)[:50]
+        assert set(kite.ltp((keys * 20)[:1000])) == set(keys)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def test_rate_limits_answer_429_network_exception(tmp_path):
