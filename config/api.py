@@ -193,6 +193,7 @@ class StrictSerializer(serializers.Serializer):
 
 
 # --- Errors outside DRF views (unknown URL, crash) still answer the API's error body under /api/ ------
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction  # noqa: E402
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.views import defaults  # noqa: E402
 
@@ -238,13 +239,26 @@ def api_aware_csrf_failure(request: HttpRequest, reason: str = "") -> HttpRespon
 # --- Every answer under /api/ is not to be stored by a browser or a proxy (CONTRACT section 11) ---------
 class ApiNoStoreMiddleware:
     """`Cache-Control: no-store` on every answer under /api/, errors included: outermost in MIDDLEWARE,
-    so it also sees the answers Django's own 400/403/404/500 handlers give."""
+    so it also sees the answers Django's own 400/403/404/500 handlers give. Sync and async alike, so
+    that under ASGI it costs no hop between the event loop and a thread."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return self._no_store(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return self._no_store(request, await self.get_response(request))
+
+    @staticmethod
+    def _no_store(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -77,6 +77,31 @@ class StrictEnv:
             raise SettingsError(f"{name}={_without_password(value)!r} is not an http:// or https:// URL.")
         return value.rstrip("/")
 
+    def redis_url(self, name: str) -> str:
+        """A Redis URL (redis://, rediss:// or unix://) or "" when unset; a malformed one is refused by name."""
+        raw = self._raw(name)
+        if not raw:
+            return ""
+        try:
+            parts = urlsplit(raw)
+            port = parts.port  # raises on a port that is not a number
+        except ValueError:
+            raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL (e.g. "
+                                "redis://127.0.0.1:6379/0).") from None
+        if parts.scheme in ("redis", "rediss"):
+            database = parts.path.strip("/")
+            if not parts.hostname or (database and not database.isdigit()) or port == 0:
+                raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL: it needs a host, and "
+                                    "its path, if any, is a database number (e.g. redis://127.0.0.1:6379/0).")
+        elif parts.scheme == "unix":
+            if not parts.path:
+                raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL: a unix:// URL needs "
+                                    "the socket's path (e.g. unix:///run/redis/redis.sock).")
+        else:
+            raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL (redis://, rediss:// or "
+                                "unix://, e.g. redis://127.0.0.1:6379/0).")
+        return raw
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         raw = self._raw(name)
         if raw is None or raw == "":

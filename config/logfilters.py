@@ -1,7 +1,8 @@
 """Logging filters that keep secrets out of log lines.
 
 Request lines logged by Django's development server (the web app's `runserver` and the sandbox's
-`runsandbox`) carry query strings, and Kite puts tokens in some: `DELETE /session/token?access_token=`,
+`runsandbox`) and by the production server's access log (uvicorn's, under gunicorn: config/gunicorn_conf.py)
+carry query strings, and Kite puts tokens in some: `DELETE /session/token?access_token=`,
 `/kite/callback?request_token=`. Their values are replaced before any handler writes the line.
 """
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import logging
 import re
 
+# Any parameter whose name is or ends in "token" or "secret" (access_token, request_token, enctoken,
+# client_secret...), and the login's `state`, passwords, checksums and OAuth codes/verifiers; also inside a
+# percent-encoded URL in another parameter (?next=/kite/callback%3Frequest_token%3D...).
 _SECRET_PARAMS = re.compile(
-    r"((?:access_token|refresh_token|request_token|enctoken|public_token|checksum|api_secret|state|password)"
+    r"((?:(?<=%3F)|(?<=%26)|(?<![A-Za-z0-9_]))(?:[A-Za-z0-9_]*(?:token|secret)|state|password|passwd|checksum|code|code_verifier)"
     r"(?:=|%3D))[^&\s\"']+",
     re.IGNORECASE,
 )

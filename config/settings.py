@@ -83,12 +83,15 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: its `runserver` (the ASGI app under uvicorn, /mcp included) wins over theirs.
+    "mcp_bridge.remote",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # hashed, expiring API tokens (accounts.tokens)
     "drf_spectacular",
     "axes",
     "encrypted_model_fields",
+    "oauth2_provider",  # django-oauth-toolkit: the OAuth 2.1 server of /mcp (mcp_bridge.remote)
     "accounts",
     "kite",
     "mcp_bridge",
@@ -101,7 +104,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files from STATIC_ROOT (filled by `collectstatic`, which `make serve` runs) without a
     # separate web server; with DEBUG on it serves them straight from static/ and the apps.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.StaticFilesMiddleware",  # WhiteNoise, able to run async too
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,6 +145,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+
+# --- Django's cache: where Kite's rate limits and the client-cache invalidation are shared -------------
+# With REDIS_URL, Redis (Django's own backend): every process and every machine that shares it paces
+# Kite's per-key limits together. Without it, local memory: right for one process (make run, runmcp).
+REDIS_URL = strict.redis_url("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "kitedesk",
+        # A Redis that stops answering is an error within seconds (kite.ratelimit says so), not a hung request.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "kite-desk"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -197,7 +215,7 @@ LOGOUT_REDIRECT_URL = "login"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous caller then gets 401 with `WWW-Authenticate: Token`, not 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -208,6 +226,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# API tokens (django-rest-knox): only a hash of each is stored; each expires API_TOKEN_TTL_DAYS after it is
+# made (`python manage.py drf_create_token USERNAME`). Sent as `Authorization: Token <key>`, as before.
+API_TOKEN_TTL_DAYS = strict.integer("API_TOKEN_TTL_DAYS", default=90, minimum=1, maximum=3650)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token", "AUTO_REFRESH": False}
 
 # GET /api/schema/ (drf-spectacular). Public, as is drf-spectacular's default: it describes the routes
 # (as the README does), never anyone's data.
@@ -226,6 +249,50 @@ SPECTACULAR_SETTINGS = {
         "ConnectedStatusEnum": ["connected"],
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.schema_error_responses"],
+}
+
+# --- OAuth 2.1 for the remote MCP server (/mcp; CONTRACT section 9), django-oauth-toolkit -----------------
+# Authorization code + PKCE S256 only, public clients (dynamic registration, RFC 7591), tokens stored as
+# SHA-256 checksums only (RFC 9700 token storage), short-lived access tokens with rotating refresh tokens.
+OAUTH_ACCESS_TOKEN_SECONDS = strict.integer("OAUTH_ACCESS_TOKEN_SECONDS", default=3600, minimum=60, maximum=86400)
+OAUTH_REFRESH_TOKEN_DAYS = strict.integer("OAUTH_REFRESH_TOKEN_DAYS", default=30, minimum=1, maximum=365)
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "kite:read": "Read your Kite accounts: holdings, positions, orders, margins, quotes",
+        "kite:trade": "Propose orders (place, modify, cancel); each one still needs your confirmation",
+    },
+    "DEFAULT_SCOPES": ["kite:read"],
+    "READ_SCOPE": "kite:read",
+    "WRITE_SCOPE": "kite:trade",
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_DAYS * 86400,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],  # http only for loopback: mcp_bridge.remote.views
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # "plain" refused
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,  # only a checksum of each token is stored
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),  # anyone may register;
+    # only a signed-in user's consent gives a client a token
+    "CIMD_ENABLED": True,  # a client may use the https URL of its metadata document as its client_id
+    "CIMD_METADATA_FETCHER": "mcp_bridge.remote.views.PolicyMetadataFetcher",
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none"],
+    # The issuer and the resource are the public URL, whatever Host a proxy passes on.
+    "OIDC_ISS_ENDPOINT": APP_BASE_URL,
+    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": f"{APP_BASE_URL}/mcp",
+    "OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS": [APP_BASE_URL],
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Kite Desk MCP",
 }
 
 LOG_LEVEL = strict.choice("LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -267,6 +334,7 @@ CSRF_TRUSTED_ORIGINS = [f"{_PUBLIC.scheme}://{_PUBLIC.netloc}"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
+        "connect-src": [SELF],  # fetch() of the portfolio and the pages' EventSource (/kite/stream): ours only
         "img-src": [SELF, "data:"],
         "object-src": [NONE],
         "base-uri": [SELF],

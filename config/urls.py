@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include(kite_api)),
     path("", include("kite.urls")),
     path("", include("accounts.urls")),
+    path("", include("mcp_bridge.remote.urls")),  # OAuth 2.1 of /mcp, Settings > Connected clients
 ]
 
 handler400 = api_aware_400

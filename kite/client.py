@@ -4,11 +4,15 @@
   their pooled HTTP connection to Kite stays open across calls.
 - Each account row carries `session_version`, bumped on every change of session. A cached client
   whose version differs from the row is stale (another process logged in or out): it is rebuilt.
+  `forget_client` also bumps the account's generation in Django's cache (Redis with REDIS_URL), so
+  every process drops its client of that account at its next call, whatever changed.
+- Kite's per-key rate limits are paced in `kite.ratelimit`, shared by every process the same way.
 - Every response passes through `_raise_for_kite_error`, which turns Kite's error envelope into a
   `KiteError` carrying Kite's own `error_type` (pykiteconnect loses some of them).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -17,14 +21,17 @@ from typing import Any
 import requests
 import urllib3
 from django.conf import settings
+from django.core.cache import cache
 from kiteconnect import KiteConnect
 from kiteconnect.exceptions import KiteException
 
 from accounts.models import Account, Environment
 from kite.errors import KiteError
-from kite.ratelimit import SlidingWindowLimiter
+from kite.ratelimit import SharedLimiter, SharedStateUnavailable
 
-_limiter = SlidingWindowLimiter()
+log = logging.getLogger(__name__)
+# A lane of a call whose process died mid-call frees once that call would surely have timed out.
+_limiter = SharedLimiter(stale_after=2 * settings.KITE_TIMEOUT_SECONDS + 5)
 
 
 def api_root(environment: str) -> str:
@@ -82,6 +89,7 @@ def new_client(*, api_key: str, access_token: str | None, environment: str) -> K
 @dataclass
 class _Cached:
     version: int
+    generation: int
     root: str
     kite: KiteConnect
 
@@ -94,19 +102,44 @@ def client_for(account: Account) -> KiteConnect:
     """A client with the account's current session; `account` may have its credentials deferred."""
     root = api_root(account.environment)
     cached = _clients.get(account.pk)
-    if cached is not None and cached.version == account.session_version and cached.root == root:
+    generation = _generation(account.pk)
+    if (cached is not None and cached.version == account.session_version and cached.root == root
+            and cached.generation == generation):
         return cached.kite
     full = Account.objects.get(pk=account.pk)  # the one place credentials are decrypted
     kite = new_client(api_key=full.api_key or "", access_token=full.access_token, environment=full.environment)
     with _clients_lock:
         old = _clients.get(account.pk)
-        _clients[account.pk] = _Cached(version=full.session_version, root=root, kite=kite)
+        _clients[account.pk] = _Cached(version=full.session_version, generation=generation, root=root, kite=kite)
     if old is not None:
         old.kite.reqsession.close()
     return kite
 
 
+def _generation_key(account_id: int) -> str:
+    return f"kite-client:{account_id}"
+
+
+def _generation(account_id: int) -> int:
+    try:
+        return int(cache.get(_generation_key(account_id), 0))
+    except Exception as exc:  # the cache's own errors (Redis down): say so, never a 500
+        raise SharedStateUnavailable(type(exc).__name__) from None
+
+
 def forget_client(account_id: int) -> None:
+    """Drop the account's client here, and in every other process at its next call (Django's cache)."""
+    try:
+        key = _generation_key(account_id)
+        cache.add(key, 0, timeout=None)
+        cache.incr(key)
+    except Exception as exc:  # its session changed anyway: session_version still tells the other processes
+        log.warning("Could not tell the other processes to drop account %s's client: %s", account_id,
+                    type(exc).__name__)
+    _forget_here(account_id)
+
+
+def _forget_here(account_id: int) -> None:
     with _clients_lock:
         old = _clients.pop(account_id, None)
     if old is not None:
@@ -114,8 +147,9 @@ def forget_client(account_id: int) -> None:
 
 
 def forget_all_clients() -> None:
+    """Drop every client of this process (tests, benchmarks); the shared generations stay."""
     for account_id in list(_clients):
-        forget_client(account_id)
+        _forget_here(account_id)
 
 
 def cached_client_count() -> int:
@@ -124,8 +158,13 @@ def cached_client_count() -> int:
 
 def call(kite: KiteConnect, endpoint_class: str, method: str, *args: Any, **kwargs: Any) -> Any:
     """Call one client method inside Kite's rate limit; transport failures become KiteErrors."""
-    if settings.KITE_RATE_LIMITS:
-        _limiter.acquire(kite.api_key, endpoint_class)
+    if not settings.KITE_RATE_LIMITS:
+        return _send(kite, method, *args, **kwargs)
+    with _limiter.slot(kite.api_key, endpoint_class):  # held until the answer is back (kite.ratelimit)
+        return _send(kite, method, *args, **kwargs)
+
+
+def _send(kite: KiteConnect, method: str, *args: Any, **kwargs: Any) -> Any:
     _answers.got = False
     try:
         return getattr(kite, method)(*args, **kwargs)

@@ -239,6 +239,28 @@ class InternalError(ServiceError):
     type, status = "internal_error", 500
 
 
+# --- Pushed to us: Kite's postbacks, the ticker's batches ----------------------------------------------------
+
+class PostbackRefused(ServiceError):
+    """A postback that no account's secret verifies (forged, altered, or for an account not here): nothing
+    recorded, and the answer does not say which part failed."""
+
+    type, status = "postback_unverified", 403
+
+
+class PostbackUnreadable(ServiceError):
+    """A postback body that is not a JSON object."""
+
+    type, status = "parse_error", 400
+
+
+class LiveIngestRefused(ServiceError):
+    """A batch for POST /kite/live/ingest that is not signed by a process holding this SECRET_KEY (or is stale,
+    or malformed): nothing delivered."""
+
+    type, status = "live_ingest_refused", 403
+
+
 # --- What Kite answered ----------------------------------------------------------------------------
 
 class KiteError(Exception):

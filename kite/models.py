@@ -114,3 +114,110 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.tool} {self.state}"
+
+
+# --- History: what Kite keeps for one day only, kept here per account (CONTRACT section 10) -------------
+
+class Source(models.TextChoices):
+    """Where a piece of history was seen."""
+
+    POSTBACK = "postback", "postback"
+    TICKER = "ticker", "ticker"
+    SNAPSHOT = "snapshot", "snapshot"
+
+
+class OrderUpdate(models.Model):
+    """One state of an order as Kite reported it (a postback, the ticker's order update, or the day's
+    order book read by `manage.py snapshot`). The same state seen twice, from any source, is stored once:
+    `fingerprint` is a hash of what makes the state (kite.history.order_fingerprint)."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="order_updates")
+    order_id = models.CharField(max_length=64)
+    status = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=8, blank=True)
+    tradingsymbol = models.CharField(max_length=64, blank=True)
+    transaction_type = models.CharField(max_length=8, blank=True)
+    quantity = models.DecimalField(max_digits=18, decimal_places=4, null=True)
+    filled_quantity = models.DecimalField(max_digits=18, decimal_places=4, null=True)
+    average_price = models.DecimalField(max_digits=18, decimal_places=4, null=True)
+    order_timestamp = models.DateTimeField(null=True)  # Kite's IST wall time, stored aware
+    trading_day = models.DateField(db_index=True)  # the IST day of order_timestamp (else of its arrival)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    fingerprint = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)  # what Kite sent, without the checksum
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order_timestamp", "id"]
+        constraints = [models.UniqueConstraint(fields=["account", "fingerprint"], name="order_update_once")]
+        indexes = [models.Index(fields=["account", "order_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status} ({self.source})"
+
+
+class TradeRecord(models.Model):
+    """One fill, from the day's trades read by `manage.py snapshot`: once per account, exchange and trade id."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="trade_records")
+    trade_id = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=64)
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    product = models.CharField(max_length=8, blank=True)
+    transaction_type = models.CharField(max_length=8)
+    quantity = models.DecimalField(max_digits=18, decimal_places=4)
+    price = models.DecimalField(max_digits=18, decimal_places=4)
+    fill_timestamp = models.DateTimeField()
+    trading_day = models.DateField()
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SNAPSHOT)
+    payload = models.JSONField(default=dict)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["fill_timestamp", "id"]
+        constraints = [models.UniqueConstraint(fields=["account", "exchange", "trade_id"], name="trade_record_once")]
+        indexes = [models.Index(fields=["account", "trading_day"])]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id} {self.transaction_type} {self.quantity} {self.exchange}:{self.tradingsymbol}"
+
+
+class PortfolioSnapshot(models.Model):
+    """An account's holdings at the end of one day, as `manage.py snapshot` read them. A day without a
+    snapshot is unknown, never zero; a snapshot with no holdings is a real zero."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="portfolio_snapshots")
+    date = models.DateField()
+    value = models.DecimalField(max_digits=20, decimal_places=2)  # sum of quantity x close price
+    invested = models.DecimalField(max_digits=20, decimal_places=2)  # sum of quantity x average price
+    pnl = models.DecimalField(max_digits=20, decimal_places=2)  # value - invested (unrealised)
+    taken_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["account", "date"], name="portfolio_snapshot_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.date} {self.value}"
+
+
+class HoldingSnapshot(models.Model):
+    """One instrument of a PortfolioSnapshot."""
+
+    snapshot = models.ForeignKey(PortfolioSnapshot, on_delete=models.CASCADE, related_name="holdings")
+    exchange = models.CharField(max_length=8)
+    tradingsymbol = models.CharField(max_length=64)
+    quantity = models.DecimalField(max_digits=18, decimal_places=4)
+    average_price = models.DecimalField(max_digits=18, decimal_places=4)
+    close_price = models.DecimalField(max_digits=18, decimal_places=4)  # Kite's last price when it was read
+    value = models.DecimalField(max_digits=20, decimal_places=2)
+    pnl = models.DecimalField(max_digits=20, decimal_places=2)
+
+    class Meta:
+        ordering = ["exchange", "tradingsymbol"]
+        constraints = [models.UniqueConstraint(fields=["snapshot", "exchange", "tradingsymbol"],
+                                               name="holding_snapshot_once")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.tradingsymbol} {self.quantity}"

@@ -3,6 +3,8 @@ accounts with its totals, and the order audit log."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +13,9 @@ from django.utils import timezone
 
 from accounts.models import Account, Status
 from kite.errors import ServiceError, SessionExpired
-from kite.models import OrderAudit
+from kite.history import DayPnl, Fill, realised_by_day
+from kite.ist import iso_ist
+from kite.models import HoldingSnapshot, OrderAudit, PortfolioSnapshot, TradeRecord
 from kite.services.execution import tool_execute
 
 
@@ -146,3 +150,101 @@ def portfolio_summary(*, user: AbstractBaseUser, accounts: list[Account]) -> dic
 
 def order_audit_list(*, user: AbstractBaseUser, limit: int = 100) -> QuerySet[OrderAudit]:
     return OrderAudit.objects.filter(user=user)[:limit]
+
+
+# --- History (kept here by postbacks, the ticker and `manage.py snapshot`; Kite keeps one day) -----------
+
+NOTHING_RECORDED = ("Nothing is recorded for this account yet. Kite keeps orders and trades for the current day "
+                    "only: run `python manage.py snapshot` after the close each trading day to keep them, with "
+                    "the day's holdings.")
+
+
+def _money(value: Any) -> float | None:
+    return float(value) if value is not None else None
+
+
+def _history_recorded(account: Account) -> bool:
+    return TradeRecord.objects.filter(account=account).exists() or \
+        PortfolioSnapshot.objects.filter(account=account).exists()
+
+
+def trade_json(trade: TradeRecord) -> dict[str, Any]:
+    return {"date": trade.trading_day.isoformat(), "fill_timestamp": iso_ist(trade.fill_timestamp),
+            "trade_id": trade.trade_id, "order_id": trade.order_id, "exchange": trade.exchange,
+            "tradingsymbol": trade.tradingsymbol, "product": trade.product,
+            "transaction_type": trade.transaction_type, "quantity": float(trade.quantity),
+            "price": float(trade.price), "value": round(float(trade.quantity * trade.price), 2)}
+
+
+def trade_records(*, account: Account, from_date: date, to_date: date) -> QuerySet[TradeRecord]:
+    return TradeRecord.objects.filter(account=account, trading_day__range=(from_date, to_date)).order_by(
+        "fill_timestamp", "id")
+
+
+def _cost_basis(account: Account) -> Any:
+    """Kite's average price of a holding in the latest snapshot before a day (for CNC sales of shares bought
+    before history was kept)."""
+    def basis(exchange: str, tradingsymbol: str, day: date) -> Decimal | None:
+        row = HoldingSnapshot.objects.filter(snapshot__account=account, snapshot__date__lt=day, exchange=exchange,
+                                             tradingsymbol=tradingsymbol, quantity__gt=0).order_by(
+            "-snapshot__date").first()
+        return row.average_price if row is not None else None
+    return basis
+
+
+def realised_pnl(*, account: Account, to_date: date) -> dict[date, DayPnl]:
+    """Realised P&L per day up to `to_date`, FIFO over every trade recorded before it (kite.history)."""
+    fills = [Fill(exchange=t.exchange, tradingsymbol=t.tradingsymbol, product=t.product,
+                  transaction_type=t.transaction_type, quantity=t.quantity, price=t.price, day=t.trading_day)
+             for t in TradeRecord.objects.filter(account=account, trading_day__lte=to_date).order_by(
+                 "fill_timestamp", "id")]
+    return realised_by_day(fills, basis=_cost_basis(account))
+
+
+def _day_json(pnl: DayPnl) -> dict[str, Any]:
+    return {"date": pnl.day.isoformat(), "trades": pnl.trades, "bought": round(float(pnl.bought), 2),
+            "sold": round(float(pnl.sold), 2), "realised_pnl": float(pnl.realised), "complete": pnl.complete,
+            "unmatched": {k: float(v) for k, v in pnl.unmatched.items()}}
+
+
+def trade_history(*, account: Account, from_date: date, to_date: date) -> dict[str, Any]:
+    """The account's recorded trades between two days, and realised P&L per day with trades. `snapshot_days`
+    are the days the day's trades were read from Kite: on those, no trade means none was made; on other days
+    nothing is known."""
+    trades = [trade_json(t) for t in trade_records(account=account, from_date=from_date, to_date=to_date)]
+    days = [_day_json(p) for d, p in sorted(realised_pnl(account=account, to_date=to_date).items())
+            if d >= from_date]
+    answer: dict[str, Any] = {
+        "account_id": account.pk, "from_date": from_date.isoformat(), "to_date": to_date.isoformat(),
+        "trades": trades, "days": days,
+        "snapshot_days": [d.isoformat() for d in PortfolioSnapshot.objects.filter(
+            account=account, date__range=(from_date, to_date)).values_list("date", flat=True)],
+        "pnl_method": "FIFO per instrument, before charges",
+    }
+    if not _history_recorded(account):
+        answer["note"] = NOTHING_RECORDED
+    return answer
+
+
+def portfolio_history(*, account: Account, from_date: date, to_date: date, holdings: bool = True
+                      ) -> dict[str, Any]:
+    """The account's end-of-day holdings snapshots between two days: value, invested and unrealised P&L per
+    day (and each holding). Days without a snapshot are absent: unknown, never zero."""
+    snapshots = PortfolioSnapshot.objects.filter(account=account, date__range=(from_date, to_date)).order_by("date")
+    if holdings:
+        snapshots = snapshots.prefetch_related("holdings")
+    days = []
+    for s in snapshots:
+        day: dict[str, Any] = {"date": s.date.isoformat(), "value": float(s.value), "invested": float(s.invested),
+                               "pnl": float(s.pnl), "taken_at": iso_ist(s.taken_at)}
+        if holdings:
+            day["holdings"] = [{"exchange": h.exchange, "tradingsymbol": h.tradingsymbol,
+                                "quantity": float(h.quantity), "average_price": float(h.average_price),
+                                "close_price": float(h.close_price), "value": float(h.value), "pnl": float(h.pnl)}
+                               for h in s.holdings.all()]
+        days.append(day)
+    answer: dict[str, Any] = {"account_id": account.pk, "from_date": from_date.isoformat(),
+                              "to_date": to_date.isoformat(), "days": days}
+    if not _history_recorded(account):
+        answer["note"] = NOTHING_RECORDED
+    return answer

@@ -28,7 +28,7 @@ from kite.errors import InvalidInput, UnknownInstrument, UnknownTool
 
 Exchange = Literal["NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD"]
 Variety = Literal["regular", "amo", "co", "iceberg", "auction"]
-Product = Literal["CNC", "NRML", "MIS", "MTF"]
+Product = Literal["CNC", "NRML", "MIS", "MTF", "CO"]
 OrderType = Literal["MARKET", "LIMIT", "SL", "SL-M"]
 Validity = Literal["DAY", "IOC", "TTL"]
 Interval = Literal["minute", "3minute", "5minute", "10minute", "15minute", "30minute", "60minute", "day"]
@@ -169,7 +169,8 @@ class PlaceOrderArgs(ToolArgs):
     product: Product
     order_type: OrderType
     price: Price | None = Field(None, description="Limit price, for LIMIT and SL orders.")
-    trigger_price: Price | None = Field(None, description="Trigger price, for SL and SL-M orders.")
+    trigger_price: Price | None = Field(None, description="Trigger price, for SL and SL-M orders; for a cover order "
+                                                          "(variety co) the compulsory stop-loss trigger.")
     validity: Validity | None = None
     validity_ttl: int | None = Field(None, ge=1, le=1440, description="Minutes, with validity TTL.")
     disclosed_quantity: int | None = Field(None, ge=0)
@@ -179,7 +180,7 @@ class PlaceOrderArgs(ToolArgs):
                           "0 < x <= 100. Kite refuses MARKET and SL-M orders without it since April 2026.")
     autoslice: bool = Field(False, description="Let Kite split an order above the exchange's freeze quantity "
                                                "(at most 10 slices).")
-    iceberg_legs: int | None = Field(None, ge=2, le=10, description="Variety iceberg: number of legs (2-10).")
+    iceberg_legs: int | None = Field(None, ge=2, le=50, description="Variety iceberg: number of legs (2-50).")
     iceberg_quantity: int | None = Field(None, gt=0, description="Variety iceberg: quantity of each leg.")
     auction_number: str | None = Field(None, pattern=r"^[0-9]{1,10}$", description="Variety auction: the auction.")
 
@@ -187,12 +188,25 @@ class PlaceOrderArgs(ToolArgs):
     def _prices_fit_order_type(self) -> PlaceOrderArgs:
         needs_price = self.order_type in ("LIMIT", "SL")
         needs_trigger = self.order_type in ("SL", "SL-M")
+        if self.variety == "co":
+            # A cover order is a MARKET or LIMIT entry with a compulsory stop-loss leg, intraday, DAY only
+            # (Kite Connect v3 docs, "Orders"; pykiteconnect VARIETY_CO / PRODUCT_CO).
+            if self.order_type not in ("MARKET", "LIMIT"):
+                raise ValueError("a cover order (variety co) is a MARKET or LIMIT order")
+            if self.product not in ("CO", "MIS"):
+                raise ValueError("a cover order (variety co) is intraday: product CO (or MIS)")
+            if self.validity not in (None, "DAY"):
+                raise ValueError("a cover order (variety co) is valid for the DAY only")
+            needs_trigger = True
+        elif self.product == "CO":
+            raise ValueError("product CO goes with variety co only")
         if needs_price and self.price is None:
             raise ValueError(f"{self.order_type} orders need a price")
         if not needs_price and self.price is not None:
             raise ValueError(f"{self.order_type} orders take no price")
         if needs_trigger and self.trigger_price is None:
-            raise ValueError(f"{self.order_type} orders need a trigger_price")
+            raise ValueError("cover orders need a stop-loss trigger_price" if self.variety == "co"
+                             else f"{self.order_type} orders need a trigger_price")
         if not needs_trigger and self.trigger_price is not None:
             raise ValueError(f"{self.order_type} orders take no trigger_price")
         if (self.validity == "TTL") != (self.validity_ttl is not None):
@@ -404,6 +418,18 @@ class ConvertArgs(ToolArgs):
         return self
 
 
+class HistoryArgs(ToolArgs):
+    from_date: str = Field(description="The first day, YYYY-MM-DD (IST).")
+    to_date: str = Field(description="The last day, YYYY-MM-DD (IST); at most 366 days from from_date.")
+
+    @model_validator(mode="after")
+    def _range(self) -> HistoryArgs:
+        from kite.history import day_range
+
+        day_range(self.from_date, self.to_date)
+        return self
+
+
 # --- Handlers ---------------------------------------------------------------------------------------
 
 RateClass = Literal["quote", "historical", "orders", "other"]  # Kite's per-key limits (kite.ratelimit)
@@ -603,6 +629,18 @@ def _cancel_sip(ctx: ToolContext, args: SipIdArgs) -> Any:
     return answer if isinstance(answer, dict) else {"sip_id": args.sip_id}
 
 
+def _history(selector: str) -> Callable[[ToolContext, HistoryArgs], Any]:
+    """A read of Kite Desk's own history (kite.selectors): the database, not Kite."""
+    def handler(ctx: ToolContext, args: HistoryArgs) -> Any:
+        from kite import selectors
+        from kite.history import day_range
+
+        assert ctx.account is not None
+        start, end = day_range(args.from_date, args.to_date)
+        return getattr(selectors, selector)(account=ctx.account, from_date=start, to_date=end)
+    return handler
+
+
 def _convert(ctx: ToolContext, args: ConvertArgs) -> Any:
     return {"converted": bool(ctx.call("convert_position", **args.model_dump(exclude={"account_id"})))}
 
@@ -643,7 +681,8 @@ def _describe_place(a: PlaceOrderArgs) -> str:
     words = [f"{a.transaction_type} {a.quantity} × {a.exchange}:{a.tradingsymbol}",
              a.order_type + (f" at {money(a.price)}" if a.price is not None else "")]
     if a.trigger_price is not None:
-        words.append(f"trigger price {money(a.trigger_price)}")
+        words.append(f"stop-loss trigger {money(a.trigger_price)}" if a.variety == "co"
+                     else f"trigger price {money(a.trigger_price)}")
     if a.market_protection is not None:
         words.append(f"market protection {_protection_words(a.market_protection)}")
     words += [f"product {a.product}", f"variety {a.variety}",
@@ -885,6 +924,17 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          OrderHistoryArgs, _read("order_history", "order_id")),
     Tool("get_trades", "Today's trades", f"All executed trades of the trading day. {_READS}", ToolArgs,
          _read("trades")),
+    Tool("get_trade_history", "Trade history",
+         "Trades recorded on the account between two days (Kite itself keeps only today's), with realised P&L per "
+         "day (FIFO per instrument, before charges) and the days whose trades were read (snapshot_days: on "
+         "other days nothing is known). Kept by Kite Desk's daily `manage.py snapshot`; answers from Kite "
+         f"Desk's records, no Kite session needed. {_READS}",
+         HistoryArgs, _history("trade_history"), needs_session=False, reaches_kite=False),
+    Tool("get_portfolio_history", "Portfolio history",
+         "End-of-day holdings snapshots of the account between two days: per day the value at the close, the "
+         "amount invested, unrealised P&L and each holding. Days without a snapshot are left out (unknown, not "
+         f"zero). From Kite Desk's records, no Kite session needed. {_READS}",
+         HistoryArgs, _history("portfolio_history"), needs_session=False, reaches_kite=False),
     Tool("get_quotes", "Full quotes",
          f"Full market quotes (last price, OHLC, volume, depth, circuit limits) keyed by instrument. {_READS}",
          QuoteArgs, _chunked("quote", 500), rate_class="quote"),

@@ -12,6 +12,9 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("kite/callback", views.callback, name="kite-callback"),
+    path("kite/postback", views.postback, name="kite-postback"),
+    path("kite/stream", views.live_stream, name="kite-stream"),
+    path("kite/live/ingest", views.live_ingest, name="kite-live-ingest"),
     path("settings/accounts/<int:account_id>/connect/", views.account_connect, name="account-connect"),
     path("settings/accounts/<int:account_id>/disconnect/", views.account_disconnect, name="account-disconnect"),
     path("portfolio/", views.portfolio, name="portfolio"),
@@ -19,4 +22,6 @@ urlpatterns = [
     path("portfolio/gtt/<int:account_id>/<int:trigger_id>/delete/", views.gtt_delete, name="gtt-delete"),
     path("orders/", views.orders, name="orders"),
     path("orders/approvals/<int:approval_id>/", views.approval, name="approval"),
+    path("history/", views.history_page, name="history"),
+    path("history/trades.csv", views.history_trades_csv, name="history-trades-csv"),
 ]

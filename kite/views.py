@@ -2,22 +2,31 @@
 the live portfolio and the orders page. Every read goes through the tool pipeline (path "web")."""
 from __future__ import annotations
 
+import csv
+import json
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
 from accounts.models import Account
 from accounts.views import account_or_404
-from kite import selectors
-from kite.errors import LoginFailed, LoginStateInvalid, NotFound, ServiceError
+from kite import live, selectors
+from kite.errors import InvalidInput, LoginFailed, LoginStateInvalid, NotFound, ServiceError
+from kite.history import day_range
 from kite.models import Approval
-from kite.services import approvals, login, sessions
+from kite.services import approvals, history, login, sessions
 from kite.services.execution import tool_execute
 from kite.services.previews import write_preview
 
@@ -193,3 +202,167 @@ def approval(request: HttpRequest, approval_id: int) -> HttpResponse:
                                                path="web")
     return render(request, "kite/approval.html", {"approval": item, "preview": preview,
                                                   "preview_error": preview_error})
+
+
+# --- Postbacks and history ----------------------------------------------------------------------------
+
+def _postback_error(error: ServiceError) -> JsonResponse:
+    return JsonResponse({"error": error.body()}, status=error.status)
+
+
+@csrf_exempt  # Kite's server posts here: no session, no CSRF token; the checksum is what authenticates it
+@require_POST
+def postback(request: HttpRequest) -> HttpResponse:
+    """Kite's postback target (register APP_BASE_URL/kite/postback as the app's postback URL): a verified order
+    update is stored once and pushed to the owner's pages; anything else is refused and changes nothing."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > history.POSTBACK_MAX_BYTES:
+        return _postback_error(InvalidInput(f"The postback body is over {history.POSTBACK_MAX_BYTES} bytes."))
+    body = request.read(history.POSTBACK_MAX_BYTES + 1)
+    if len(body) > history.POSTBACK_MAX_BYTES:
+        return _postback_error(InvalidInput(f"The postback body is over {history.POSTBACK_MAX_BYTES} bytes."))
+    try:
+        recorded = history.postback_receive(body=body)
+    except ServiceError as error:
+        return _postback_error(error)
+    return JsonResponse({"status": "ok", "stored": any(created for _, created in recorded)})
+
+
+def _history_choice(request: HttpRequest) -> tuple[list[Account], Account | None, date, date, str]:
+    """The account (`account`, default the first) and days (`from`, `to`: default the last 30 days) asked for;
+    an unreadable range falls back to the default and says why."""
+    accounts = list(account_selectors.account_list(user=request.user))
+    account = account_or_404(request, request.GET["account"]) if request.GET.get("account") else (
+        accounts[0] if accounts else None)
+    today = timezone.localdate()
+    start, end, problem = today - timedelta(days=HISTORY_DAYS - 1), today, ""
+    if request.GET.get("from") or request.GET.get("to"):
+        try:
+            start, end = day_range(request.GET.get("from") or start.isoformat(),
+                                   request.GET.get("to") or end.isoformat())
+        except ValueError as error:
+            problem = f"Showing the last {HISTORY_DAYS} days: {error}."
+    return accounts, account, start, end, problem
+
+
+HISTORY_DAYS = 30
+
+
+@login_required
+@require_GET
+def history_page(request: HttpRequest) -> HttpResponse:
+    accounts, account, start, end, problem = _history_choice(request)
+    context: dict[str, Any] = {"accounts": accounts, "account": account, "from_date": start, "to_date": end,
+                               "problem": problem}
+    if account is not None:
+        trades = selectors.trade_history(account=account, from_date=start, to_date=end)
+        portfolio = selectors.portfolio_history(account=account, from_date=start, to_date=end, holdings=False)
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for trade in trades["trades"]:
+            by_day.setdefault(trade["date"], []).append(trade)
+        context.update({
+            "note": trades.get("note"), "days": list(reversed(trades["days"])),
+            "trades_by_day": sorted(by_day.items(), reverse=True), "trade_count": len(trades["trades"]),
+            "snapshot_days": trades["snapshot_days"], "portfolio_days": portfolio["days"],
+            "chart": {"labels": [d["date"] for d in portfolio["days"]],
+                      "value": [d["value"] for d in portfolio["days"]],
+                      "invested": [d["invested"] for d in portfolio["days"]]},
+        })
+    return render(request, "kite/history.html", context)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run as a formula."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+@login_required
+@require_GET
+def history_trades_csv(request: HttpRequest) -> HttpResponse:
+    """The trades of one account over a range of days, as CSV (`account`, `from`, `to` as on the page)."""
+    accounts, account, start, end, problem = _history_choice(request)
+    if problem:
+        return HttpResponse(problem, status=400, content_type="text/plain; charset=utf-8")
+    if account is None:
+        raise Http404("No account.")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (f'attachment; filename="trades-{account.pk}-{start.isoformat()}-'
+                                       f'{end.isoformat()}.csv"')
+    response["Cache-Control"] = "no-store"
+    writer = csv.writer(response)
+    columns = ("date", "fill_timestamp", "exchange", "tradingsymbol", "product", "transaction_type", "quantity",
+               "price", "value", "order_id", "trade_id")
+    writer.writerow(columns)
+    for trade in selectors.trade_records(account=account, from_date=start, to_date=end):
+        row = selectors.trade_json(trade)
+        writer.writerow([_cell(row[c]) for c in columns])
+    return response
+
+
+# --- Live: the event stream of the pages (Server-Sent Events) and the ticker's way in without Redis ----------
+
+STREAM_KEEPALIVE_SECONDS = 15  # a comment line this often: proxies and browsers keep an idle stream open
+_STREAM_TYPES = {"order", "tick", "ticker", "overflow"}
+
+
+def _sse(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def live_stream(request: HttpRequest) -> HttpResponse:
+    """`GET /kite/stream`: the signed-in user's live events (ticks of their accounts' instruments, order
+    updates, the ticker's state) as `text/event-stream`, until the browser goes away. Only under ASGI (make
+    run, runserver, uvicorn): a WSGI worker would be held for ever, so there it answers 503 and the pages poll."""
+    if request.method != "GET":
+        return HttpResponse(status=405, headers={"Allow": "GET"})
+    user = await request.auser()
+    if not user.is_authenticated:
+        return HttpResponse("Sign in to Kite Desk to follow live events.", status=403,
+                            content_type="text/plain; charset=utf-8")
+    if not isinstance(request, ASGIRequest):
+        return HttpResponse("The live stream needs the ASGI server (make run, or uvicorn config.asgi).", status=503,
+                            content_type="text/plain; charset=utf-8")
+    account_ids = {pk async for pk in Account.objects.filter(user=user).values_list("pk", flat=True)}
+
+    async def events() -> AsyncIterator[str]:
+        async with live.listen(user.pk) as listener:
+            yield f"retry: 3000\n\n{_sse('hello', {'accounts': sorted(account_ids)})}"
+            while True:
+                event = await listener.get(STREAM_KEEPALIVE_SECONDS)
+                if event is None:
+                    yield ": keep-alive\n\n"
+                elif event.get("type") == live.UNAVAILABLE:
+                    return  # the source stopped: the browser reconnects (and polls meanwhile)
+                elif event.get("type") in _STREAM_TYPES and event.get("account_id") in account_ids | {None}:
+                    yield _sse(event["type"], event)  # (only the user's events reach here; and only theirs go out)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not hold the events back
+    return response
+
+
+@csrf_exempt  # runticker posts here: no session; the HMAC of SECRET_KEY is what authenticates it
+@require_POST
+def live_ingest(request: HttpRequest) -> HttpResponse:
+    """`POST /kite/live/ingest`: a signed batch of events from `runticker` (without REDIS_URL), handed on to
+    this process's streams. Unsigned, stale or malformed: 403 and nothing delivered."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = b"" if length > live.INGEST_MAX_BYTES else request.read(live.INGEST_MAX_BYTES + 1)
+    try:
+        if length > live.INGEST_MAX_BYTES or len(body) > live.INGEST_MAX_BYTES:
+            raise InvalidInput(f"The batch is over {live.INGEST_MAX_BYTES} bytes.")
+        items = live.ingest_check(body=body, timestamp=request.headers.get("X-Live-Timestamp", ""),
+                                  signature=request.headers.get("X-Live-Signature", ""))
+    except ServiceError as error:
+        return JsonResponse({"error": error.body()}, status=error.status)
+    return JsonResponse({"status": "ok", "delivered": live.publish_many(items)})

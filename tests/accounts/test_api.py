@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Account
+from accounts.tokens import api_token_create
 from tests.factories import AccountFactory
 
 READ_KEYS = {"id", "name", "environment", "api_key_hint", "has_api_secret", "status", "kite_user_id",
@@ -41,8 +41,8 @@ def test_account_without_credentials_needs_them(api_client):
 
 
 def test_token_authentication_works_for_scripts(user):
-    token = Token.objects.create(user=user)
-    client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token, _ = api_token_create(user=user)
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/accounts").status_code == 200
 
 

@@ -9,9 +9,9 @@ import pytest
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.tokens import api_token_create
 from tests.config.test_settings import manage
 from tests.factories import UserFactory
 
@@ -106,12 +106,12 @@ def test_the_admin_sign_in_is_limited_too(carol):
 
 
 def test_api_tokens_and_signed_in_sessions_are_unaffected_by_a_lock(carol):
-    token = Token.objects.create(user=carol)
+    token, _ = api_token_create(user=carol)
     browser = Client()
     browser.force_login(carol)
     fail(Client(), "carol")
     assert sign_in(Client(), "carol", PASSWORD).status_code == 429
-    assert APIClient(HTTP_AUTHORIZATION=f"Token {token.key}", REMOTE_ADDR="10.0.0.1").get(
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.1").get(
         "/api/accounts").status_code == 200
     assert browser.get("/settings/accounts/", REMOTE_ADDR="10.0.0.1").status_code == 200
 

@@ -11,7 +11,6 @@ from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -23,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import Account
+from accounts.tokens import api_token_create
 from tests.factories import UserFactory
 
 ROUTES = {
@@ -176,8 +176,8 @@ def token_header(db, settings):
     settings.KITE_API_ROOT = CLOSED_PORT
     settings.KITE_LOGIN_URL = f"{CLOSED_PORT}/connect/login"
     settings.KITE_SANDBOX_URL = CLOSED_PORT
-    token = Token.objects.create(user=UserFactory(username="schemathesis"))
-    yield {"Authorization": f"Token {token.key}"}
+    token, _ = api_token_create(user=UserFactory(username="schemathesis"))
+    yield {"Authorization": f"Token {token}"}
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
 

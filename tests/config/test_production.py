@@ -1,5 +1,6 @@
-"""The production server (gunicorn config.wsgi) refuses to start on a bad configuration, with one line
-saying why, and serves styled pages with its security headers on a good one."""
+"""The production server (`make serve`: gunicorn with uvicorn workers serving config.asgi) refuses to start
+on a bad configuration, with one line saying why, serves styled pages with its security headers on a good
+one, keeps serving while fifty slow clients hold connections, and writes no secret to its access log."""
 from __future__ import annotations
 
 import json
@@ -45,12 +46,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
-    # The worker settings of `make serve` (and bench/run.py), one worker.
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1", "--threads", "2",
-         "--bind", f"127.0.0.1:{port}", "config.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+SERVE = ["-m", "gunicorn", "-c", "config/gunicorn_conf.py", "config.asgi:application"]  # `make serve`'s command
+
+
+def gunicorn(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen:
+    """The server `make serve` starts, on `port`."""
+    return subprocess.Popen([sys.executable, *SERVE], cwd=ROOT,
+                            env={**env, "BIND": f"127.0.0.1:{port}", "WORKERS": str(workers)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until_serving(process: subprocess.Popen, port: int) -> requests.Response:
+    deadline = time.monotonic() + BOOT_SECONDS
+    while True:
+        assert process.poll() is None, process.communicate()
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/login/", timeout=5)
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or no worker booted yet
+            assert time.monotonic() < deadline, "gunicorn did not answer"
+            time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen) -> tuple[str, str]:
+    process.terminate()
+    return process.communicate(timeout=30)
 
 
 def refused(env: dict[str, str]) -> str:
@@ -83,6 +102,8 @@ def store_an_account(env: dict[str, str]) -> None:
         ({"FIELD_ENCRYPTION_KEY": "not-a-key"}, "accounts.E001: FIELD_ENCRYPTION_KEY key #1 is not a valid Fernet"),
         ({"SECRET_KEY": ""}, "Configuration error: config.E001: SECRET_KEY is not set"),
         ({"SECURE_HSTS_SECONDS": "1y"}, "Configuration error: SECURE_HSTS_SECONDS='1y' is not a whole number."),
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "Configuration error: REDIS_URL='http://127.0.0.1:6379' is not a "
+                                                 "Redis URL"),
     ],
 )
 def test_gunicorn_refuses_to_start_on_a_bad_configuration_saying_why(tmp_path, overrides, message):
@@ -107,15 +128,7 @@ def test_gunicorn_serves_styled_pages_with_its_security_headers_on_a_good_config
     port = free_port()
     process = gunicorn(env, port)
     try:
-        deadline = time.monotonic() + BOOT_SECONDS
-        while True:
-            assert process.poll() is None, process.communicate()
-            try:
-                page = requests.get(f"http://127.0.0.1:{port}/login/", timeout=5)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "gunicorn did not answer"
-                time.sleep(0.2)
+        page = wait_until_serving(process, port)
         assert page.status_code == 200
         policy = page.headers["Content-Security-Policy"]
         assert "default-src 'self'" in policy and "unsafe-inline" not in policy
@@ -126,6 +139,77 @@ def test_gunicorn_serves_styled_pages_with_its_security_headers_on_a_good_config
     finally:
         process.terminate()
         process.communicate(timeout=30)
+
+
+def test_a_bad_worker_count_stops_the_server_saying_why(tmp_path):
+    process = subprocess.run([sys.executable, *SERVE], cwd=ROOT, env={**environment(tmp_path), "WORKERS": "many"},
+                             capture_output=True, text=True, timeout=BOOT_SECONDS)
+    assert process.returncode != 0
+    assert "Configuration error: WORKERS='many' is not a whole number from 1 to 64." in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+SLOW_CLIENTS = 50
+
+
+def test_the_documented_server_keeps_answering_while_fifty_slow_clients_hold_connections(tmp_path):
+    """50 sockets each send a request one byte at a time, slowly (slowloris); a normal client, one worker
+    process, is still answered, and the slow ones are too once they have finished."""
+    env = environment(tmp_path)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    port = free_port()
+    process = gunicorn(env, port)
+    request = f"GET /login/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    sockets: list[socket.socket] = []
+    try:
+        wait_until_serving(process, port)
+        for _ in range(SLOW_CLIENTS):
+            slow = socket.create_connection(("127.0.0.1", port), timeout=30)
+            slow.sendall(request[:1])
+            sockets.append(slow)
+        for position in range(1, len(request) // 2):  # every slow client half way through its request
+            for slow in sockets:
+                slow.sendall(request[position:position + 1])
+            time.sleep(0.02)
+        # A worker that gave each slow client a thread (gthread: 1 x 4) would have none left for this one.
+        normal = requests.get(f"http://127.0.0.1:{port}/login/", timeout=15)
+        assert normal.status_code == 200
+        for slow in sockets:
+            slow.sendall(request[len(request) // 2:])
+        answered = 0
+        for slow in sockets:
+            first_line = slow.makefile("rb").readline()
+            answered += first_line.startswith(b"HTTP/1.1 200")
+        assert answered == SLOW_CLIENTS
+    finally:
+        for slow in sockets:
+            slow.close()
+        stop(process)
+
+
+def test_the_access_log_of_the_documented_server_keeps_no_token_state_or_secret(tmp_path):
+    env = environment(tmp_path)
+    manage(env, "migrate", "--noinput", "-v", "0")
+    port = free_port()
+    process = gunicorn(env, port)
+    secrets = ["RTOKEN1234secret", "STATE5678secret", "ACCESS9abcsecret", "APISECRETdefsecret", "OAUTHCODEsecret",
+               "NEXTRTsecret", "NEXTSTATEsecret"]
+    try:
+        wait_until_serving(process, port)
+        base = f"http://127.0.0.1:{port}"
+        requests.get(f"{base}/kite/callback?request_token={secrets[0]}&status=success&state={secrets[1]}",
+                     timeout=10, allow_redirects=False)
+        requests.get(f"{base}/api/kite/accounts?access_token={secrets[2]}&api_secret={secrets[3]}", timeout=10)
+        requests.get(f"{base}/login/?code={secrets[4]}", timeout=10)
+        requests.get(f"{base}/login/?next=/kite/callback%3Frequest_token%3D{secrets[5]}%26state%3D{secrets[6]}",
+                     timeout=10)
+    finally:
+        out, err = stop(process)
+    log = out + err
+    assert log.count("GET /kite/callback?request_token=[redacted]&status=success&state=[redacted]") == 1, log
+    assert "/api/kite/accounts?access_token=[redacted]&api_secret=[redacted]" in log
+    for secret in secrets:
+        assert secret not in log
 
 
 ASGI_IN_AN_EVENT_LOOP = "import asyncio\nasync def main():\n    import config.asgi\nasyncio.run(main())\n"

@@ -12,10 +12,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kiteconnect import KiteConnect
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from accounts.models import Account
+from accounts.tokens import api_token_create
 from kite import client as kite_client
 from kite.models import OrderAudit
 from tests.conftest import complete_login
@@ -195,7 +195,8 @@ def test_tools_are_listed_with_schemas(api_client):
             "get_approval", "exit_order", "get_order_trades", "get_order_margins", "get_basket_margins",
             "get_order_charges", "get_gtts", "get_gtt", "place_gtt", "modify_gtt", "delete_gtt", "get_mf_holdings",
             "get_mf_orders", "get_mf_sips", "search_mf_instruments", "place_mf_order", "cancel_mf_order",
-            "place_mf_sip", "modify_mf_sip", "cancel_mf_sip", "convert_position"} == set(tools)
+            "place_mf_sip", "modify_mf_sip", "cancel_mf_sip", "convert_position", "get_trade_history",
+            "get_portfolio_history"} == set(tools)
     assert tools["place_order"]["read_only"] is False and tools["get_holdings"]["read_only"] is True
     assert tools["get_quotes"]["input_schema"]["properties"]["instruments"]["type"] == "array"
 
@@ -341,8 +342,8 @@ def test_order_when_kite_is_down_says_nothing_was_sent(api_client, connected_acc
 # --- Sessions: cached, shared between processes ------------------------------------------------------
 
 def test_a_cached_read_costs_at_most_two_queries(user, connected_account):
-    token = Token.objects.create(user=user)
-    client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token, _ = api_token_create(user=user)
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     ok(execute(client, "get_holdings", account_id=connected_account.id))  # warm the session cache
     with CaptureQueriesContext(connection) as queries:
         ok(execute(client, "get_holdings", account_id=connected_account.id))

@@ -1,8 +1,12 @@
-"""Kite's rate limits against a sandbox that enforces them: our pacing avoids 429s, reads that still
-get one are retried, and an order is never sent twice."""
+"""Kite's rate limits against a sandbox that enforces them: our pacing avoids 429s (twenty orders at once
+included), reads that still get one are retried, and an order is never sent twice."""
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 from kiteconnect import KiteConnect
 
 from accounts.models import Account
@@ -45,7 +49,8 @@ def test_the_sandbox_really_answers_429_past_the_quote_limit(strict_account, str
 
 
 def refusals(sandbox) -> int:
-    return sandbox.log_tail(1_000_000).count('" 429 ')
+    """Kite's 429s so far, from the sandbox's request log (`"GET /quote/ltp?... HTTP/1.1" 429`)."""
+    return len(re.findall(r'HTTP/1\.1" 429(?!\d)', sandbox.log_tail(1_000_000)))
 
 
 def test_pacing_keeps_quotes_under_the_limit(user, strict_account, settings, strict_sandbox):
@@ -102,3 +107,36 @@ def test_the_largest_quote_list_is_paced_not_refused(user, strict_account, setti
                                    arguments={"account_id": strict_account.id, "instruments": wanted})
     assert list(answer) == ["NSE:INFY"]
     assert refusals(strict_sandbox) == before
+
+
+@pytest.mark.django_db(transaction=True)  # each order's thread writes its own audit row
+def test_twenty_parallel_orders_meet_no_429_from_kite(user, strict_account, settings, strict_sandbox):
+    """Each is sent, or refused by our pacing before anything is sent (and audited so); Kite refuses none."""
+    settings.KITE_RATE_LIMITS = True
+    before = refusals(strict_sandbox)
+    order = {"exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY", "product": "CNC",
+             "order_type": "LIMIT", "price": 100.0}
+
+    def place(quantity: int) -> str:
+        try:
+            tool_execute(user=user, tool_name="place_order",
+                         arguments={"account_id": strict_account.id, "quantity": quantity, **order})
+            return "sent"
+        except ServiceError as error:
+            return error.type
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(place, range(1, 21)))
+    assert refusals(strict_sandbox) == before  # not one 429 from Kite
+    assert strict_sandbox.log_tail(1_000_000).count("POST /orders/regular HTTP/1.1") >= outcomes.count("sent")
+    assert set(outcomes) <= {"sent", "rate_limited"}, outcomes
+    print("twenty parallel orders:", outcomes.count("sent"), "sent,", outcomes.count("rate_limited"), "refused here")
+    assert outcomes.count("sent") >= 10
+    kite = KiteConnect(api_key=strict_account.api_key, access_token=strict_account.access_token,
+                       root=strict_sandbox.url)
+    assert len(kite.orders()) == outcomes.count("sent")
+    audits = list(OrderAudit.objects.values_list("outcome", "error_type"))
+    assert len(audits) == 20 and audits.count(("sent", "")) == outcomes.count("sent")
+    assert all(error == "rate_limited" for outcome, error in audits if outcome != "sent")

@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 from mcp import ClientSession, types
 from mcp.client.stdio import stdio_client
-from rest_framework.authtoken.models import Token
 
 from accounts.models import Account
+from accounts.tokens import api_token_create
 from kite.models import Approval, OrderAudit
 from tests.factories import UserFactory
 from tests.mcp_bridge.conftest import CALL_TIMEOUT, sandbox_orders, server_parameters
@@ -59,7 +59,7 @@ def test_without_elicitation_the_order_waits_and_the_owners_approve_sends_it_onc
         assert 'data-pending-approvals="1"' in owner.get("/orders/").content.decode()
 
         # Nothing but the owner's signed-in POST decides: a script with a token, another user.
-        token = Token.objects.create(user=alice).key
+        token, _ = api_token_create(user=alice)
         scripted = Client().post(f"/orders/approvals/{waiting['approval_id']}/", {"decision": "approve"},
                                  HTTP_AUTHORIZATION=f"Token {token}")
         assert scripted.status_code == 302 and "/login/" in scripted["Location"]
