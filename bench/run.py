@@ -348,6 +348,73 @@ def production_server(*, app_env: dict[str, str], sandbox_url: str, work: Path) 
     return figures
 
 
+def mcp_over_http(*, app_env: dict[str, str], user: object, account_id: int, api_token: str,
+                  work: Path) -> dict[str, object]:
+    """`get_holdings` over the remote MCP server (`/mcp`, streamable HTTP, an OAuth bearer token) beside the
+    same call over `POST /api/kite/execute`, both under `make serve`'s server (one uvicorn worker)."""
+    import secrets as _secrets
+    from datetime import timedelta
+
+    import anyio
+    import httpx2
+    import requests
+    from django.utils import timezone
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from oauth2_provider.models import AccessToken, Application, set_token_value
+
+    app = Application.objects.create(name="bench", client_type="public", authorization_grant_type="authorization-code",
+                                     redirect_uris="http://127.0.0.1:9/callback")
+    bearer = _secrets.token_urlsafe(30)
+    token = AccessToken(user=user, application=app, scope="kite:read", expires=timezone.now() + timedelta(hours=1))
+    set_token_value(token, bearer)
+    token.save()
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = work / "asgi.log"
+    server = subprocess.Popen(SERVE, cwd=ROOT, env=dict(app_env, BIND=f"127.0.0.1:{port}", WORKERS="1",
+                                                        APP_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1"),
+                              stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(port, server, log, timeout=90)
+        http = requests.Session()
+        http.headers["Authorization"] = f"Token {api_token}"
+        body = {"tool": "get_holdings", "args": {"account_id": account_id}}
+
+        def via_rest() -> None:
+            http.post(f"{url}/api/kite/execute", json=body).raise_for_status()
+
+        rest = timed(via_rest)
+
+        class Bearer(httpx2.Auth):
+            def auth_flow(self, request: httpx2.Request):  # noqa: ANN202 - httpx's generator protocol
+                request.headers["Authorization"] = f"Bearer {bearer}"
+                yield request
+
+        async def calls() -> list[float]:
+            async with httpx2.AsyncClient(auth=Bearer(), timeout=30) as client:
+                async with Client(streamable_http_client(f"{url}/mcp", http_client=client)) as session:
+                    samples = []
+                    for i in range(WARMUP + N):
+                        started = time.perf_counter()
+                        result = await session.call_tool("get_holdings", {"account_id": account_id})
+                        if result.is_error:
+                            raise RuntimeError(f"get_holdings over /mcp failed: {result.content}")
+                        if i >= WARMUP:
+                            samples.append(time.perf_counter() - started)
+                    return samples
+
+        mcp = anyio.run(calls)
+        return {"asgi_execute_get_holdings_ms": _p50_p99(rest), "mcp_http_get_holdings_ms": _p50_p99(mcp)}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
 def production_only() -> int:
     """`python bench/run.py production`: just the production-server figures (a sandbox and app of their own)."""
     from cryptography.fernet import Fernet
@@ -523,6 +590,8 @@ def main() -> int:
         m50 = mcp["get_holdings_s"]["p50"] * 1000
         startup = mcp["startup_to_initialize_s"]["p50"]
 
+        remote = mcp_over_http(app_env=dict(app_env, STATIC_ROOT=str(work / "static")), user=user,
+                               account_id=account.id, api_token=token, work=work)
         sandbox = sandbox_reads(sandbox_url, [*gunicorn, *SANDBOX_SERVER_OPTIONS], sandbox_env, work)
         production = production_server(app_env=dict(app_env, STATIC_ROOT=str(work / "static")),
                                        sandbox_url=sandbox_url, work=work)
@@ -543,6 +612,9 @@ def main() -> int:
             "mcp_minus_direct_p50_ms": round(m50 - d50, 2),
             "mcp_startup_to_initialize_s": {"p50": round(startup, 3), "max": round(
                 max(mcp["startup_to_initialize_s"]["p50"], mcp["startup_to_initialize_s"]["p95"]), 3)},
+            # Under `make serve`'s ASGI server: REST and the remote MCP server side by side.
+            **remote,
+            "mcp_http_minus_direct_p50_ms": round(remote["mcp_http_get_holdings_ms"]["p50"] - d50, 2),
             "production_server": production,
         }
         targets = [
