@@ -12,17 +12,7 @@ from kiteconnect import KiteConnect
 from accounts.models import Account
 from kite.models import OrderAudit
 from tests.kite.test_flow import error_of, execute, ok
-
-
-def tick(value: float) -> float:
-    return round(round(value / 0.05) * 0.05, 2)
-
-
-@pytest.fixture
-def trading(connected_account) -> Account:
-    Account.objects.filter(pk=connected_account.pk).update(trading_enabled=True)
-    connected_account.refresh_from_db()
-    return connected_account
+from tests.kite.test_more_tools import tick
 
 
 def official(account: Account, sandbox) -> KiteConnect:

@@ -12,13 +12,6 @@ ORDER = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", 
          "order_type": "LIMIT", "quantity": 10, "price": 1500.0}
 
 
-@pytest.fixture
-def trading(connected_account) -> Account:
-    Account.objects.filter(pk=connected_account.pk).update(trading_enabled=True)
-    connected_account.refresh_from_db()
-    return connected_account
-
-
 def test_an_order_over_the_value_limit_is_refused_naming_both_figures(api_client, trading, kite_settings):
     Account.objects.filter(pk=trading.pk).update(max_order_value=10_000)
     error = error_of(execute(api_client, "place_order", account_id=trading.id, **ORDER), 403)

@@ -13,13 +13,6 @@ def tick(value: float) -> float:
     return round(round(value / 0.05) * 0.05, 2)
 
 
-@pytest.fixture
-def trading(connected_account) -> Account:
-    Account.objects.filter(pk=connected_account.pk).update(trading_enabled=True)
-    connected_account.refresh_from_db()
-    return connected_account
-
-
 def last_price(api_client, account, key: str = "NSE:ITC") -> float:
     return ok(execute(api_client, "get_ltp", account_id=account.id, instruments=[key]))[key]["last_price"]
 
