@@ -21,12 +21,10 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 from mcp import types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -42,10 +40,9 @@ from kite.errors import ServiceError
 from kite.tools import TOOLS
 from mcp_bridge.remote.selectors import READ_SCOPE, TRADE_SCOPE, Principal, bearer_principal, resource_metadata_url
 from mcp_bridge.scope import McpScope
-from mcp_bridge.server import INSTRUCTIONS, PATH, SERVER_NAME, KiteMcp, _failed
+from mcp_bridge.server import INSTRUCTIONS, PATH, SERVER_NAME, KiteMcp, _failed, _in_thread
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 PRINCIPAL_KEY = "kite_desk.principal"  # where the ASGI scope carries the request's Principal
 
 
@@ -190,14 +187,6 @@ class RemoteMcp:
 def _needed(tool_name: str) -> str:
     tool = TOOLS.get(tool_name)
     return READ_SCOPE if tool is None or tool.read_only else TRADE_SCOPE
-
-
-def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    close_old_connections()
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        close_old_connections()
 
 
 def _user(user_id: int) -> Any:
