@@ -29,6 +29,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
     # Only a DEBUG run may go without one; `make run` writes a real one to .env.
     SECRET_KEY = "insecure-dev-only-" + hashlib.sha256(str(BASE_DIR).encode()).hexdigest()
+# Earlier keys, still accepted while SECRET_KEY is rotated (Django's sessions and signing, and the sealed
+# requestState of an MCP confirmation that was asked before the rotation).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 APP_BASE_URL = strict.url("APP_BASE_URL", default="http://127.0.0.1:8000")

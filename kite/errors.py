@@ -216,6 +216,13 @@ class OrderCancelled(NotConfirmed):
     type = "order_cancelled"
 
 
+class InsufficientScope(ServiceError):
+    """The OAuth token of a remote MCP client was not granted the scope this tool needs: nothing was read or
+    sent."""
+
+    type, status = "insufficient_scope", 403
+
+
 class IdempotencyKeyReused(ServiceError):
     type, status = "idempotency_key_reused", 409
 

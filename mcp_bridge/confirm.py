@@ -1,9 +1,16 @@
-"""What the human is asked before a write is sent: the tool's own sentence for it, and a yes/no form."""
+"""What the human is asked before a write is sent: the tool's own sentence for it, and a yes/no form; and the
+questions asked by the 2026-07-28 input-required round trip, kept in the database until answered (any worker
+process, or a restarted `runmcp`, finishes them)."""
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from kite.services.execution import ToolCall
@@ -44,3 +51,64 @@ def fingerprint(call: ToolCall) -> str:
     """Identifies exactly this write on this account: a confirmation counts only for what was shown."""
     payload = {"tool": call.tool.name, "account": call.account.pk if call.account else None, "args": call.arguments}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pending_ask(call: ToolCall, *, ttl_seconds: float) -> str:
+    """Keep the question about this exact write; returns the single-use token that names it (the client's
+    `requestState`, sealed on the wire by the SDK). Questions nobody answered in time are audited and dropped."""
+    from mcp_bridge.models import PendingConfirmation
+
+    assert call.account is not None
+    pending_expire()
+    token = secrets.token_urlsafe(32)
+    PendingConfirmation.objects.create(
+        token_hash=_token_hash(token), user=call.user, account=call.account, tool=call.tool.name,
+        arguments=json.loads(json.dumps(call.arguments, default=str)), summary=call.summary,
+        fingerprint=fingerprint(call), expires_at=timezone.now() + timedelta(seconds=ttl_seconds))
+    return token
+
+
+def pending_answer(call: ToolCall, token: str | None) -> bool:
+    """Whether `token` names an unexpired question this server asked this user about this very write. The
+    question is used up either way: of two retries with one token (two workers at once), at most one counts."""
+    from mcp_bridge.models import PendingConfirmation
+
+    if not token:
+        return False
+    row = PendingConfirmation.objects.filter(token_hash=_token_hash(token), user=call.user).first()
+    if row is None:
+        return False
+    with transaction.atomic():
+        if not PendingConfirmation.objects.filter(pk=row.pk).delete()[0]:  # one DELETE: one retry wins
+            return False
+        if row.expires_at <= timezone.now():
+            _audit_expired(row)
+            return False
+    return row.fingerprint == fingerprint(call)
+
+
+def pending_expire() -> int:
+    """Questions past their time: each audited once as expired (nothing was sent) and deleted."""
+    from mcp_bridge.models import PendingConfirmation
+
+    expired = 0
+    for row in PendingConfirmation.objects.filter(expires_at__lte=timezone.now()).select_related("user", "account"):
+        with transaction.atomic():
+            if PendingConfirmation.objects.filter(pk=row.pk).delete()[0]:  # else another process expired it
+                _audit_expired(row)
+                expired += 1
+    return expired
+
+
+def _audit_expired(row: Any) -> None:
+    from kite.models import OrderAudit
+
+    OrderAudit.objects.create(
+        user=row.user, username=row.user.get_username(), path=OrderAudit.Path.MCP, account=row.account,
+        account_name=row.account.name, tool=row.tool, summary=row.summary, arguments=row.arguments,
+        outcome=OrderAudit.Outcome.EXPIRED,
+        message="Asked in the MCP client; no answer came back in time, so nothing was sent.")

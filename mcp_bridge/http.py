@@ -36,20 +36,21 @@ from mcp.shared.exceptions import MCPError
 from starlette.authentication import AuthCredentials
 from starlette.types import Receive, Scope, Send
 
-from kite.errors import ServiceError
+from kite.errors import InsufficientScope, ServiceError
 from kite.tools import TOOLS
-from mcp_bridge.remote.selectors import READ_SCOPE, TRADE_SCOPE, Principal, bearer_principal, resource_metadata_url
+from mcp_bridge.remote.selectors import (
+    READ_SCOPE,
+    TRADE_SCOPE,
+    Principal,
+    bearer_principal,
+    mcp_resource_url,
+    resource_metadata_url,
+)
 from mcp_bridge.scope import McpScope
-from mcp_bridge.server import INSTRUCTIONS, PATH, SERVER_NAME, KiteMcp, _failed, _in_thread
+from mcp_bridge.server import INSTRUCTIONS, PATH, SERVER_NAME, KiteMcp, in_thread, request_state_boundary, tool_error
 
 log = logging.getLogger(__name__)
 PRINCIPAL_KEY = "kite_desk.principal"  # where the ASGI scope carries the request's Principal
-
-
-class InsufficientScope(ServiceError):
-    """The token was not granted the scope this tool needs: nothing was read or sent."""
-
-    type, status = "insufficient_scope", 403
 
 
 class RemoteMcp:
@@ -66,6 +67,9 @@ class RemoteMcp:
             on_read_resource=self._on_read_resource, on_list_prompts=self._on_list_prompts,
             on_get_prompt=self._on_get_prompt,
         )
+        # A confirmation's requestState is sealed for this URL and the (user, OAuth client) that was asked: only
+        # that client of that user can answer it, through any worker process.
+        self.server.middleware.append(request_state_boundary(audience=mcp_resource_url(), principal=_principal_of))
         # Stateless: every request stands alone, so any worker process of `make serve` can answer any request
         # (gunicorn does not route a session back to the worker that opened it). A 2025-11-25 client still
         # initializes, but the server cannot ask it anything mid-call: its orders wait for the human's Approve
@@ -108,7 +112,7 @@ class RemoteMcp:
         principal = None
         if token:
             principal = await asyncio.get_running_loop().run_in_executor(
-                self._auth_pool, functools.partial(_in_thread, bearer_principal, raw_token=token))
+                self._auth_pool, functools.partial(in_thread, bearer_principal, raw_token=token))
         if principal is None:
             await _unauthorized(send, presented=token is not None)
             return
@@ -130,14 +134,14 @@ class RemoteMcp:
         kite = self._kites.get(key)
         if kite is None:
             user = await asyncio.get_running_loop().run_in_executor(
-                self._auth_pool, functools.partial(_in_thread, _user, principal.user_id))
+                self._auth_pool, functools.partial(in_thread, _user, principal.user_id))
             kite = self._kites.setdefault(key, KiteMcp(McpScope(user=user)))
         return principal, kite
 
     async def _on_list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                              ) -> types.ListToolsResult:
         principal, kite = await self._kite(ctx)
-        listed = await kite._on_list_tools(ctx, params)
+        listed = await kite.list_tools(ctx, params)
         allowed = [tool for tool in listed.tools if _needed(tool.name) in principal.scopes]
         return types.ListToolsResult(tools=allowed)
 
@@ -152,9 +156,9 @@ class RemoteMcp:
                 f"The user can reconnect the app and allow {'proposing orders' if needed == TRADE_SCOPE else 'reading'}"
                 " on Kite Desk's consent page.")
             if tool.write:
-                await kite._db(_audit_refusal, kite.scope, tool.name, dict(params.arguments or {}), error)
-            return _failed(error)
-        return await kite._on_call_tool(ctx, params)
+                await kite.in_db_thread(_audit_refusal, kite.scope, tool.name, dict(params.arguments or {}), error)
+            return tool_error(error)
+        return await kite.call_tool(ctx, params)
 
     async def _require_read(self, ctx: ServerRequestContext[Any]) -> KiteMcp:
         principal, kite = await self._kite(ctx)
@@ -164,24 +168,29 @@ class RemoteMcp:
 
     async def _on_list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                                  ) -> types.ListResourcesResult:
-        return await (await self._require_read(ctx))._on_list_resources(ctx, params)
+        return await (await self._require_read(ctx)).list_resources(ctx, params)
 
     async def _on_list_resource_templates(self, ctx: ServerRequestContext[Any],
                                           params: types.PaginatedRequestParams | None
                                           ) -> types.ListResourceTemplatesResult:
-        return await (await self._require_read(ctx))._on_list_resource_templates(ctx, params)
+        return await (await self._require_read(ctx)).list_resource_templates(ctx, params)
 
     async def _on_read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
                                 ) -> types.ReadResourceResult:
-        return await (await self._require_read(ctx))._on_read_resource(ctx, params)
+        return await (await self._require_read(ctx)).read_resource(ctx, params)
 
     async def _on_list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                                ) -> types.ListPromptsResult:
-        return await (await self._require_read(ctx))._on_list_prompts(ctx, params)
+        return await (await self._require_read(ctx)).list_prompts(ctx, params)
 
     async def _on_get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
                              ) -> types.GetPromptResult:
-        return await (await self._require_read(ctx))._on_get_prompt(ctx, params)
+        return await (await self._require_read(ctx)).get_prompt(ctx, params)
+
+
+def _principal_of(ctx: ServerRequestContext[Any]) -> str | None:
+    principal = ctx.request.scope.get(PRINCIPAL_KEY) if ctx.request is not None else None
+    return f"user:{principal.user_id} client:{principal.client_id}" if isinstance(principal, Principal) else None
 
 
 def _needed(tool_name: str) -> str:

@@ -5,7 +5,7 @@ signature, while here the registry already holds the name, title, description an
 service validates the arguments. So every MCP tool is a registry tool, mapped 1:1.
 
 Threads: the ORM and the Kite client are synchronous. Every piece of Django work runs in one of a few
-threads of its own (`_db`), with `close_old_connections()` before and after, never in the event loop; so the
+threads of its own (`in_db_thread`), with `close_old_connections()` before and after, never in the event loop; so the
 process keeps at most DB_THREADS database connections however long it runs. An order is
 prepare (thread) -> ask the human (event loop) -> run (thread).
 
@@ -13,27 +13,32 @@ Confirmation of orders, in both protocol eras:
 - up to 2025-11-25 (the `initialize` handshake, what MCP clients speak today): the server sends
   `elicitation/create` to the client in the middle of the call and waits for the answer;
 - 2026-07-28 (no server-to-client requests): the call answers `InputRequiredResult` carrying the same form,
-  and the client retries with the answer. The `request_state` is a single-use token the server keeps, bound to
-  a fingerprint of the exact order shown, so an answer counts once and only for that order.
+  and the client retries with the answer. The question is a row in the database (mcp_bridge.models.
+  PendingConfirmation: any worker process, or a restarted `runmcp`, finishes it), named by a single-use token
+  and bound to a fingerprint of the exact order shown, so an answer counts once and only for that order. On the
+  wire the token is sealed by the SDK's request-state boundary (AES-GCM under a key derived from SECRET_KEY,
+  bound to the tool, its arguments, the caller and an expiry): a forged, altered or foreign state is refused
+  before any handler runs.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import json
 import logging
-import secrets
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
+from django.conf import settings
 from django.db import close_old_connections
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
@@ -63,6 +68,7 @@ CONFIRM_KEY = "confirm_order"  # the input request's key in the 2026-07-28 round
 CONFIRM_TIMEOUT_SECONDS = 600.0  # how long a confirmation may wait for the human
 URL_OPEN_TIMEOUT_SECONDS = 30.0  # how long to wait for a client to answer "open the approval page"
 PENDING_TTL_SECONDS = 900.0  # how long a 2026-07-28 confirmation token stays valid
+STDIO_AUDIENCE = "kite-desk/runmcp"  # the request-state audience of `runmcp` (/mcp uses its own URL)
 DB_THREADS = 4  # Django's threads: at most this many tool calls touch the database (and Kite) at once
 
 INSTRUCTIONS = (
@@ -105,7 +111,7 @@ def _ok(data: Any) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
 
 
-def _failed(error: ServiceError) -> types.CallToolResult:
+def tool_error(error: ServiceError) -> types.CallToolResult:
     """A tool error the model can read and act on: `isError`, the type and the message, the fields if any."""
     body = error.body()
     text = f"{error.type}: {error.message}"
@@ -124,7 +130,7 @@ def _can_ask(capabilities: types.ClientCapabilities | None) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     close_old_connections()
     try:
         return fn(*args, **kwargs)
@@ -132,10 +138,15 @@ def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         close_old_connections()
 
 
-@dataclass
-class _Pending:
-    fingerprint: str
-    expires: float
+def request_state_boundary(*, audience: str, principal: Callable[[ServerRequestContext[Any]], str | None]
+                           ) -> RequestStateBoundary:
+    """The SDK's sealing of `requestState`, under a key every process of the app derives alike from SECRET_KEY
+    (and SECRET_KEY_FALLBACKS, so that rotating it keeps open questions answerable for their TTL)."""
+    secrets_ = dict.fromkeys([settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])])
+    keys = [hmac.new(secret.encode(), b"kite-desk/mcp-request-state/v1", hashlib.sha256).digest()
+            for secret in secrets_ if secret]
+    security = RequestStateSecurity(keys=keys, ttl=PENDING_TTL_SECONDS, bind_principal=principal)
+    return RequestStateBoundary(security, default_audience=audience)
 
 
 class KiteMcp:
@@ -147,14 +158,16 @@ class KiteMcp:
         # few too. anyio's shared pool would spread calls over any number of threads, each with a connection.
         self._executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="kite-mcp-db")
         self._busy = 0
-        self._pending: dict[str, _Pending] = {}
         self.server: Server[Any] = Server(
             SERVER_NAME, version="0.1.0", title="Kite Desk", instructions=INSTRUCTIONS,
-            on_list_tools=self._on_list_tools, on_call_tool=self._on_call_tool,
-            on_list_resources=self._on_list_resources, on_list_resource_templates=self._on_list_resource_templates,
-            on_read_resource=self._on_read_resource,
-            on_list_prompts=self._on_list_prompts, on_get_prompt=self._on_get_prompt,
+            on_list_tools=self.list_tools, on_call_tool=self.call_tool,
+            on_list_resources=self.list_resources, on_list_resource_templates=self.list_resource_templates,
+            on_read_resource=self.read_resource,
+            on_list_prompts=self.list_prompts, on_get_prompt=self.get_prompt,
         )
+        # One user per process: a state minted here is answerable only by this user (any `runmcp` of theirs).
+        self.server.middleware.append(request_state_boundary(
+            audience=STDIO_AUDIENCE, principal=lambda ctx: f"user:{self.scope.user.pk}"))
 
     async def idle(self) -> None:
         """Returns once no tool call is working in a thread (talking to the database or to Kite)."""
@@ -165,11 +178,11 @@ class KiteMcp:
         """Let Django's threads finish and end (their connections close with them)."""
         self._executor.shutdown(wait=True)
 
-    async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def in_db_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run Django work in one of Django's threads, never in the event loop. Once started it finishes, even
         if the call is abandoned: an order that reached Kite is always audited."""
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, functools.partial(_in_thread, fn, *args, **kwargs))
+            self._executor, functools.partial(in_thread, fn, *args, **kwargs))
         self._busy += 1
         try:
             with anyio.CancelScope(shield=True):
@@ -179,9 +192,9 @@ class KiteMcp:
 
     # --- tools/list -----------------------------------------------------------------------------------
 
-    async def _on_list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    async def list_tools(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                              ) -> types.ListToolsResult:
-        served = await self._db(self.scope.served_ids)
+        served = await self.in_db_thread(self.scope.served_ids)
         return types.ListToolsResult(tools=self.tools(served))
 
     def tools(self, served: list[int]) -> list[types.Tool]:
@@ -195,7 +208,7 @@ class KiteMcp:
 
     # --- tools/call -----------------------------------------------------------------------------------
 
-    async def _on_call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
                             ) -> types.CallToolResult | types.InputRequiredResult:
         name, arguments = params.name, dict(params.arguments or {})
         try:
@@ -203,41 +216,41 @@ class KiteMcp:
             if tool is None:
                 raise UnknownTool(f"Unknown tool {name!r}; tools/list lists them.", fields={"name": ["Unknown tool."]})
             if tool.read_only:  # one trip to a Django thread: nothing to ask the human in between
-                return _ok(await self._db(lambda: _run(self._prepare(tool, arguments))))
-            call = await self._db(self._prepare, tool, arguments)
+                return _ok(await self.in_db_thread(lambda: _run(self._prepare(tool, arguments))))
+            call = await self.in_db_thread(self._prepare, tool, arguments)
             if call.account is not None and call.account.confirm_orders:
                 if not _can_ask(ctx.session.client_capabilities):
                     return _ok(await self._await_approval(ctx, call))
                 pending = await self._confirm(ctx, params, call)
                 if pending is not None:
                     return pending
-            return _ok(await self._db(_run, call))
+            return _ok(await self.in_db_thread(_run, call))
         except ServiceError as error:
-            return _failed(error)
+            return tool_error(error)
         except Exception:
             # A bug or a database failure: logged (stderr) with its traceback; the server keeps serving.
             log.exception("MCP tool %r failed unexpectedly", name)
-            return _failed(InternalError("Something went wrong on our side; it has been logged on the server's "
+            return tool_error(InternalError("Something went wrong on our side; it has been logged on the server's "
                                          "stderr."))
 
     # --- resources and prompts (mcp_bridge.resources): registry read tools, read exactly as tools/call does ---
 
-    async def _on_list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    async def list_resources(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                                  ) -> types.ListResourcesResult:
-        accounts = await self._db(resources.served_accounts, self.scope)
+        accounts = await self.in_db_thread(resources.served_accounts, self.scope)
         return types.ListResourcesResult(resources=resources.resource_list(accounts))
 
-    async def _on_list_resource_templates(self, ctx: ServerRequestContext[Any],
+    async def list_resource_templates(self, ctx: ServerRequestContext[Any],
                                           params: types.PaginatedRequestParams | None
                                           ) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(resource_templates=resources.resource_templates())
 
-    async def _on_read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    async def read_resource(self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
                                 ) -> types.ReadResourceResult:
         uri = str(params.uri)
         account_id, tool = resources.resource_parse(uri)
         try:
-            data = await self._db(lambda: _run(self._prepare(tool, {"account_id": account_id})))
+            data = await self.in_db_thread(lambda: _run(self._prepare(tool, {"account_id": account_id})))
         except ServiceError as error:
             raise resources.resource_error(uri, account_id, error) from None
         except Exception:
@@ -246,14 +259,14 @@ class KiteMcp:
                                                         "the server's stderr.", data={"uri": uri}) from None
         return resources.resource_contents(uri, data)
 
-    async def _on_list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    async def list_prompts(self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
                                ) -> types.ListPromptsResult:
-        served = await self._db(self.scope.served_ids)
+        served = await self.in_db_thread(self.scope.served_ids)
         return types.ListPromptsResult(prompts=resources.prompt_list(served))
 
-    async def _on_get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    async def get_prompt(self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
                              ) -> types.GetPromptResult:
-        accounts = await self._db(resources.served_accounts, self.scope)
+        accounts = await self.in_db_thread(resources.served_accounts, self.scope)
         return resources.prompt_get(params.name, dict(params.arguments or {}), accounts)
 
     # Sync parts (worker threads) ------------------------------------------------------------------------
@@ -275,13 +288,13 @@ class KiteMcp:
     async def _confirm(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, call: Any
                        ) -> types.InputRequiredResult | None:
         """None when the human confirmed this exact order; InputRequiredResult to ask (2026-07-28); else raises."""
-        message = await self._db(confirm.describe_with_preview, call)
+        message = await self.in_db_thread(confirm.describe_with_preview, call)
         if ctx.session.can_send_request:
             answer = await self._ask_now(ctx, call, message)
         else:
-            answer = self._answer_from_retry(params, call)
+            answer = await self._answer_from_retry(params, call)
             if answer is None:
-                return self._ask_by_round_trip(call, message)
+                return await self._ask_by_round_trip(call, message)
         if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
             return None
         if answer.action == "cancel":
@@ -302,7 +315,7 @@ class KiteMcp:
                                                         "nothing was sent."), "refused")
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):  # the call was abandoned mid-question: still audited
-                await self._db(_refuse_quietly, call, ConfirmationAbandoned(
+                await self.in_db_thread(_refuse_quietly, call, ConfirmationAbandoned(
                     "The call was cancelled while waiting for the confirmation; nothing was sent."))
             raise
         await self._refuse(call, ConfirmationTimeout(f"No answer to the confirmation within "
@@ -312,7 +325,7 @@ class KiteMcp:
     async def _await_approval(self, ctx: ServerRequestContext[Any], call: Any) -> dict[str, Any]:
         """A client that cannot ask the human: the write waits for the human's Approve in the web app. Nothing is
         sent now. A client that declares URL-mode elicitation is also asked to open the approval page."""
-        waiting = await self._db(_approval_create, call)
+        waiting = await self.in_db_thread(_approval_create, call)
         elicitation = ctx.session.client_capabilities.elicitation if ctx.session.client_capabilities else None
         if elicitation is not None and elicitation.url is not None and ctx.session.can_send_request:
             with anyio.move_on_after(URL_OPEN_TIMEOUT_SECONDS):
@@ -324,27 +337,23 @@ class KiteMcp:
                     log.info("The client did not open the approval page: %s", exc)
         return waiting
 
-    def _ask_by_round_trip(self, call: Any, message: str) -> types.InputRequiredResult:
-        now = time.monotonic()
-        for token in [t for t, p in self._pending.items() if p.expires <= now]:
-            del self._pending[token]
-        token = secrets.token_urlsafe(24)
-        self._pending[token] = _Pending(fingerprint=confirm.fingerprint(call), expires=now + PENDING_TTL_SECONDS)
+    async def _ask_by_round_trip(self, call: Any, message: str) -> types.InputRequiredResult:
+        token = await self.in_db_thread(confirm.pending_ask, call, ttl_seconds=PENDING_TTL_SECONDS)
         form = types.ElicitRequestFormParams(message=message, requested_schema=confirm.CONFIRM_SCHEMA)
         return types.InputRequiredResult(input_requests={CONFIRM_KEY: types.ElicitRequest(params=form)},
                                          request_state=token)
 
-    def _answer_from_retry(self, params: types.CallToolRequestParams, call: Any) -> types.ElicitResult | None:
-        """The human's answer on a retry, if it answers the question this server asked about this very order."""
-        pending = self._pending.pop(params.request_state or "", None)  # single use, whatever happens next
-        if pending is None or pending.expires <= time.monotonic() or pending.fingerprint != confirm.fingerprint(call):
+    async def _answer_from_retry(self, params: types.CallToolRequestParams, call: Any) -> types.ElicitResult | None:
+        """The human's answer on a retry, if it answers the question this server asked about this very order
+        (the question is used up, whatever happens next)."""
+        if not params.request_state or not await self.in_db_thread(confirm.pending_answer, call, params.request_state):
             return None
         answer = (params.input_responses or {}).get(CONFIRM_KEY)
         return answer if isinstance(answer, types.ElicitResult) else None
 
     async def _refuse(self, call: Any, error: NotConfirmed, outcome: str) -> None:
         """Audit that the write was not sent (path mcp), then raise the error for the model."""
-        await self._db(_refuse_sync, call, error, outcome)
+        await self.in_db_thread(_refuse_sync, call, error, outcome)
         raise error
 
 

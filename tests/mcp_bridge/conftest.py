@@ -198,3 +198,22 @@ def read_line(process: subprocess.Popen[bytes], timeout: float = CALL_TIMEOUT) -
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     assert ready, f"no line on stdout within {timeout} s"
     return process.stdout.readline()
+
+
+# --- The app's remote MCP (/mcp) -------------------------------------------------------------------------
+
+@pytest.fixture
+def no_proxy(monkeypatch) -> None:
+    """Requests to the servers on 127.0.0.1 go straight there, whatever proxy the environment names."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def app_server(server_env, tmp_path, no_proxy) -> Iterator[Any]:
+    """The app (runserver: ASGI under uvicorn) on a free port, on the test database, pointed at the sandbox."""
+    from tests.mcp_bridge.remote import app_server_running
+
+    with app_server_running(server_env, tmp_path / "app.log") as server:
+        yield server

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import anyio
 import pytest
+from django.utils import timezone
 from mcp import Client, ClientSession, types
 from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import MCPError
 
 from accounts.models import Account
 from kite.models import OrderAudit
+from mcp_bridge.models import PendingConfirmation
 from tests.mcp_bridge.conftest import CALL_TIMEOUT, Elicitations, accept, sandbox_orders, server_parameters
 
 
@@ -129,36 +133,94 @@ def test_2026_protocol_asks_through_the_input_required_round_trip(server_env, pa
     assert audits() == [("mcp", "place_order", "sent", "")]
 
 
-def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, paper, kite_settings):
-    account = paper()
-    yes = {"confirm_order": types.ElicitResult(action="accept", content={"confirm": True})}
-    no = {"confirm_order": types.ElicitResult(action="decline")}
+YES = {"confirm_order": types.ElicitResult(action="accept", content={"confirm": True})}
+NO = {"confirm_order": types.ElicitResult(action="decline")}
 
-    async def scenario() -> list[types.CallToolResult | types.InputRequiredResult]:
-        async with stdio_client(server_parameters(server_env(user="alice"))) as (read, write), \
+
+def round_trips(env: dict[str, str], *steps: tuple[dict, str | int | None, dict | None]
+                ) -> list[types.CallToolResult | types.InputRequiredResult | MCPError]:
+    """One `runmcp` speaking 2026-07-28, and place_order calls made by hand: (arguments, request_state, answers)
+    each; a state given as a number is the state of that earlier result. An MCPError is returned, not raised."""
+    async def scenario() -> list[types.CallToolResult | types.InputRequiredResult | MCPError]:
+        results: list[types.CallToolResult | types.InputRequiredResult | MCPError] = []
+        async with stdio_client(server_parameters(env)) as (read, write), \
                 ClientSession(read, write, elicitation_callback=Elicitations(),
                               read_timeout_seconds=CALL_TIMEOUT) as session:
             await session.discover()
+            for arguments, state, answers in steps:
+                if isinstance(state, int):
+                    state = results[state].request_state
+                try:
+                    results.append(await session.call_tool("place_order", arguments, input_responses=answers,
+                                                           request_state=state, allow_input_required=True))
+                except MCPError as error:
+                    results.append(error)
+        return results
+    return anyio.run(scenario)
 
-            async def call(arguments: dict, state: str | None, answers: dict | None = None):
-                return await session.call_tool("place_order", arguments, input_responses=answers,
-                                               request_state=state, allow_input_required=True)
-            asked = await call(order(account), None)
-            declined = await call(order(account), asked.request_state, no)
-            replayed = await call(order(account), asked.request_state, yes)  # that question was answered
-            switched = await call(order(account, quantity=50), replayed.request_state, yes)
-            sent = await call(order(account, quantity=50), switched.request_state, yes)
-            return [asked, declined, replayed, switched, sent]
 
-    asked, declined, replayed, switched, sent = anyio.run(scenario)
+def test_2026_confirmation_counts_once_and_only_for_the_order_shown(server_env, paper, kite_settings):
+    account = paper()
+    env = server_env(user="alice")
+    asked, declined, replayed, switched, forged, fresh, sent = round_trips(
+        env, (order(account), None, None), (order(account), 0, NO),
+        (order(account), 0, YES),  # a yes to a question already answered
+        (order(account, quantity=50), 2, YES),  # a yes to 3 shares is no yes to 50
+        (order(account), "v1.bm90LWEtc3RhdGUtb2YtdGhpcy1zZXJ2ZXI", YES),
+        (order(account, quantity=50), None, None), (order(account, quantity=50), 5, YES))
     assert isinstance(asked, types.InputRequiredResult) and "confirm_order" in asked.input_requests
     assert isinstance(declined, types.CallToolResult) and declined.structured_content["error"]["type"] == \
         "order_declined"
-    assert isinstance(replayed, types.InputRequiredResult)  # a yes to a used question: asked afresh, not sent
-    assert isinstance(switched, types.InputRequiredResult)  # a yes to 3 shares is no yes to 50
-    assert "BUY 50" in switched.input_requests["confirm_order"].params.message
+    assert isinstance(replayed, types.InputRequiredResult)  # asked afresh, not sent
+    # A state the server did not seal for this very call is refused before any handler runs: nothing sent.
+    for refused in (switched, forged):
+        assert isinstance(refused, MCPError) and refused.error.code == types.INVALID_PARAMS
+        assert refused.error.message == "Invalid or expired requestState"
+    assert "BUY 50" in fresh.input_requests["confirm_order"].params.message
     assert isinstance(sent, types.CallToolResult) and not sent.is_error, sent
     assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [sent.structured_content["order_id"]]
+    # The question declined and the one answered are gone; the one refused at the wire waits to expire.
+    assert PendingConfirmation.objects.count() == 1
+
+
+def test_2026_a_yes_counts_once_even_replayed_and_from_another_runmcp_process(server_env, paper, kite_settings):
+    """The question lives in the database: a second `runmcp` (a restart, another worker) finishes it, and the
+    same answer given again, to either process, is asked afresh and sends nothing more."""
+    account = paper()
+    env = server_env(user="alice")
+    [asked] = round_trips(env, (order(account), None, None))
+    assert isinstance(asked, types.InputRequiredResult)
+    assert sandbox_orders(kite_settings, account) == []
+    [row] = PendingConfirmation.objects.all()
+    assert row.user.username == "alice" and row.account_id == account.id and "BUY 3" in row.summary
+    assert asked.request_state not in (row.token_hash, row.fingerprint)  # the row keeps a hash; the wire, a seal
+
+    [sent] = round_trips(env, (order(account), asked.request_state, YES))
+    assert isinstance(sent, types.CallToolResult) and not sent.is_error, sent
+    # Past the 30 s duplicate rule (which would refuse the same order anyway), the same yes again, in a third
+    # process: that question was answered, so it is asked afresh and nothing more is sent.
+    OrderAudit.objects.update(created_at=timezone.now() - timedelta(minutes=1))
+    [replayed] = round_trips(env, (order(account), asked.request_state, YES))
+    assert isinstance(replayed, types.InputRequiredResult)
+    assert [o["order_id"] for o in sandbox_orders(kite_settings, account)] == [sent.structured_content["order_id"]]
+    assert audits() == [("mcp", "place_order", "sent", "")]
+
+
+def test_2026_a_question_nobody_answered_in_time_sends_nothing_and_is_audited_as_expired(server_env, paper,
+                                                                                       kite_settings):
+    account = paper()
+    env = server_env(user="alice")
+    [asked] = round_trips(env, (order(account), None, None))
+    PendingConfirmation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    late, = round_trips(env, (order(account), asked.request_state, YES))
+    assert isinstance(late, types.InputRequiredResult)  # too late: asked afresh, not sent
+    assert sandbox_orders(kite_settings, account) == []
+    [expired] = OrderAudit.objects.all()
+    assert (expired.path, expired.tool, expired.outcome, expired.account_id) == ("mcp", "place_order", "expired",
+                                                                                account.id)
+    assert "BUY 3" in expired.summary and "nothing was sent" in expired.message
+    assert expired.arguments["quantity"] == 3
+    assert PendingConfirmation.objects.count() == 1  # the fresh question
 
 
 def test_a_malformed_answer_after_kite_took_the_order_is_settled_over_mcp(base_env, paper, mcp, kite_settings):

@@ -10,15 +10,8 @@ what the sandbox itself says through the official client.
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,72 +21,21 @@ import pytest
 import requests
 from anyio.from_thread import start_blocking_portal
 from django.test import Client as DjangoClient
-from django.utils import timezone
 from kiteconnect import KiteConnect
 from mcp import Client, types
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
+from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from kite.models import OrderAudit
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, session_cookie
 from tests.factories import UserFactory
 from tests.fixtures.sandbox import free_port
 from tests.mcp_bridge.conftest import Elicitations, accept, sandbox_orders
+from tests.mcp_bridge.remote import CALL_TIMEOUT, AppServer, Bearer, mint_token, run_with
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 90.0
-CALL_TIMEOUT = 60.0
 pytestmark = pytest.mark.browser  # skipped, saying why, without Chromium or Playwright
-
-
-@dataclass
-class AppServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def mcp(self) -> str:
-        return f"{self.url}/mcp"
-
-    def log_tail(self) -> str:
-        return self.log.read_text()[-4000:] if self.log.exists() else ""
-
-
-@pytest.fixture
-def app_server(server_env, tmp_path) -> Iterator[AppServer]:
-    """`manage.py runserver --noreload --insecure` (static files with DEBUG off) on a free port, APP_BASE_URL its
-    own URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = server_env(APP_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", LOG_LEVEL="INFO")
-    log = tmp_path / "app.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", "--insecure",
-                                    f"127.0.0.1:{port}"],
-                                   cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = AppServer(url=url, process=process, log=log)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, f"the app server exited:\n{server.log_tail()}"
-            assert time.monotonic() < deadline, f"the app server did not start:\n{server.log_tail()}"
-            try:
-                if requests.get(f"{url}/.well-known/oauth-authorization-server", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 # --- The SDK's OAuth client, with the browser as the human ----------------------------------------------
@@ -193,30 +135,6 @@ def signed_in(user: Any, server: AppServer) -> dict[str, Any]:
 
 def holdings_by_symbol(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {row["tradingsymbol"]: row["quantity"] for row in rows}
-
-
-# --- Tokens made directly (for the refusals: the same table and checksum the server reads) ----------------
-
-def mint_token(user: Any, *, scope: str = "kite:read kite:trade", expires_in: float = 3600,
-               resource: str | None = None) -> str:
-    app = Application.objects.create(name=f"minted for {user.username}", client_type="public",
-                                     authorization_grant_type="authorization-code",
-                                     redirect_uris="http://127.0.0.1:9/callback")
-    raw = secrets.token_urlsafe(30)
-    token = AccessToken(user=user, application=app, scope=scope, expires=timezone.now() + timedelta(seconds=expires_in),
-                        resource=[resource] if resource else [])
-    set_token_value(token, raw)
-    token.save()
-    return raw
-
-
-class Bearer(httpx2.Auth):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def auth_flow(self, request: httpx2.Request) -> Any:
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        yield request
 
 
 def raw_post(server: AppServer, token: str | None) -> requests.Response:
@@ -409,23 +327,6 @@ def test_authorization_refuses_plain_pkce_and_a_redirect_uri_that_is_not_registe
     anonymous = requests.get(f"{app_server.url}/oauth/authorize/", params={**base, "code_challenge_method": "S256"},
                              allow_redirects=False, timeout=10)
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/login/?next=/oauth/authorize/")
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy_env(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-def run_with(server: AppServer, token: str, mode: str, work: Callable[[Client], Any], **client: Any) -> Any:
-    async def go() -> Any:
-        async with httpx2.AsyncClient(auth=Bearer(token), timeout=CALL_TIMEOUT) as http:
-            transport = streamable_http_client(server.mcp, http_client=http)
-            async with Client(transport, mode=mode, read_timeout_seconds=CALL_TIMEOUT, **client) as session:
-                return await work(session)
-    with start_blocking_portal() as portal:
-        return portal.call(go)
 
 
 def test_an_order_over_http_is_sent_only_with_the_humans_yes(app_server, alice, paper, kite_settings):
