@@ -74,7 +74,7 @@ class StrictEnv:
         value = default if raw is None or raw == "" else raw
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingsError(f"{name}={_without_password(value)!r} is not an http:// or https:// URL.")
+            raise SettingsError(f"{name}={without_password(value)!r} is not an http:// or https:// URL.")
         return value.rstrip("/")
 
     def redis_url(self, name: str) -> str:
@@ -86,19 +86,19 @@ class StrictEnv:
             parts = urlsplit(raw)
             port = parts.port  # raises on a port that is not a number
         except ValueError:
-            raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL (e.g. "
+            raise SettingsError(f"{name}={without_password(raw)!r} is not a Redis URL (e.g. "
                                 "redis://127.0.0.1:6379/0).") from None
         if parts.scheme in ("redis", "rediss"):
             database = parts.path.strip("/")
             if not parts.hostname or (database and not database.isdigit()) or port == 0:
-                raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL: it needs a host, and "
+                raise SettingsError(f"{name}={without_password(raw)!r} is not a Redis URL: it needs a host, and "
                                     "its path, if any, is a database number (e.g. redis://127.0.0.1:6379/0).")
         elif parts.scheme == "unix":
             if not parts.path:
-                raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL: a unix:// URL needs "
+                raise SettingsError(f"{name}={without_password(raw)!r} is not a Redis URL: a unix:// URL needs "
                                     "the socket's path (e.g. unix:///run/redis/redis.sock).")
         else:
-            raise SettingsError(f"{name}={_without_password(raw)!r} is not a Redis URL (redis://, rediss:// or "
+            raise SettingsError(f"{name}={without_password(raw)!r} is not a Redis URL (redis://, rediss:// or "
                                 "unix://, e.g. redis://127.0.0.1:6379/0).")
         return raw
 
@@ -128,7 +128,7 @@ class StrictEnv:
         return config
 
 
-def _without_password(value: str) -> str:
+def without_password(value: str) -> str:
     """A URL as an error message may show it: a password in it becomes ***."""
     try:
         parts = urlsplit(value)

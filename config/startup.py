@@ -59,7 +59,7 @@ def _check() -> list[str]:
         messages = checks.run_checks(databases=list(connections))
     finally:
         connections.close_all()
-    problems = []
+    problems = _shared_state_problems()
     for message in messages:
         if message.is_silenced():
             continue
@@ -69,3 +69,24 @@ def _check() -> list[str]:
         else:
             log.warning("%s", line)
     return problems
+
+
+def _shared_state_problems() -> list[str]:
+    """With REDIS_URL, Redis must answer before the workers serve: else every rate-limited call (orders
+    included) would answer 503 from the first request. A Redis that stops later is the same 503, saying so."""
+    from django.conf import settings
+    from django.core.cache import caches
+
+    from config.env import without_password
+
+    if not settings.REDIS_URL:
+        return []
+    try:
+        caches["default"].get("startup-ping")
+    except Exception as exc:  # redis-py's ConnectionError, TimeoutError, AuthenticationError...
+        shown = without_password(settings.REDIS_URL)
+        return [f"REDIS_URL={shown!r} does not answer ({type(exc).__name__}): start Redis there, or unset "
+                "REDIS_URL to serve one worker on the local-memory cache (WORKERS=1)."]
+    finally:
+        caches["default"].close()
+    return []

@@ -157,7 +157,10 @@ class SharedLimiter:
         try:
             yield
         finally:
-            self._cache_call(cache.delete, lock_key)
+            # Only our own lock: one held past LOCK_SECONDS (a process paused that long) may be another's by now.
+            # Django's cache has no compare-and-delete, so this narrows the race to the two calls, not to zero.
+            if self._cache_call(cache.get, lock_key) == token:
+                self._cache_call(cache.delete, lock_key)
 
     @staticmethod
     def _cache_call(method: Callable[..., Any], *args: Any) -> Any:

@@ -38,7 +38,7 @@ from django.db import close_old_connections
 from mcp import types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.request_state import AESGCMRequestStateCodec, RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
@@ -138,14 +138,28 @@ def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         close_old_connections()
 
 
+class _SecretKeyCodec:
+    """The SDK's AES-GCM codec under keys derived from SECRET_KEY (and SECRET_KEY_FALLBACKS, so that rotating it
+    keeps open questions answerable for their TTL): every process of the app derives the same. Built on first
+    use, so that importing the server never reads settings the start-up checks have not yet passed."""
+
+    @functools.cached_property
+    def _codec(self) -> AESGCMRequestStateCodec:
+        secrets_ = dict.fromkeys([settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS])
+        return AESGCMRequestStateCodec([hmac.new(secret.encode(), b"kite-desk/mcp-request-state/v1",
+                                                 hashlib.sha256).digest() for secret in secrets_ if secret])
+
+    def seal(self, payload: bytes) -> str:
+        return self._codec.seal(payload)
+
+    def unseal(self, token: str) -> bytes:
+        return self._codec.unseal(token)
+
+
 def request_state_boundary(*, audience: str, principal: Callable[[ServerRequestContext[Any]], str | None]
                            ) -> RequestStateBoundary:
-    """The SDK's sealing of `requestState`, under a key every process of the app derives alike from SECRET_KEY
-    (and SECRET_KEY_FALLBACKS, so that rotating it keeps open questions answerable for their TTL)."""
-    secrets_ = dict.fromkeys([settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])])
-    keys = [hmac.new(secret.encode(), b"kite-desk/mcp-request-state/v1", hashlib.sha256).digest()
-            for secret in secrets_ if secret]
-    security = RequestStateSecurity(keys=keys, ttl=PENDING_TTL_SECONDS, bind_principal=principal)
+    """The SDK's sealing of `requestState` (bound to the call, the caller and an expiry), for this app."""
+    security = RequestStateSecurity(codec=_SecretKeyCodec(), ttl=PENDING_TTL_SECONDS, bind_principal=principal)
     return RequestStateBoundary(security, default_audience=audience)
 
 

@@ -113,6 +113,14 @@ def test_gunicorn_refuses_to_start_on_a_bad_configuration_saying_why(tmp_path, o
     assert SECRET not in printed and KEY not in printed
 
 
+def test_gunicorn_refuses_to_start_when_the_redis_of_redis_url_does_not_answer(tmp_path):
+    url = f"redis://:hunter2pass@127.0.0.1:{free_port()}/0"  # nothing listens there
+    printed = refused(environment(tmp_path, REDIS_URL=url))
+    assert (f"Configuration error: REDIS_URL='{url.replace('hunter2pass', '***')}' does not answer "
+            "(ConnectionError): start Redis there, or unset REDIS_URL") in printed
+    assert "Traceback" not in printed and "hunter2pass" not in printed
+
+
 def test_gunicorn_refuses_a_valid_key_that_is_not_the_one_the_credentials_were_written_with(tmp_path):
     store_an_account(environment(tmp_path, FIELD_ENCRYPTION_KEY=KEY))
     printed = refused(environment(tmp_path, FIELD_ENCRYPTION_KEY=OTHER_KEY))

@@ -152,3 +152,15 @@ def test_a_cache_that_does_not_answer_is_a_clear_error_not_a_crash(settings):
     with pytest.raises(SharedStateUnavailable, match="nothing was sent to Kite") as failed:
         limiter.claim("key", "orders")
     assert failed.value.status == 503
+
+
+def test_a_lock_held_past_its_time_and_taken_by_another_is_not_freed_by_the_late_holder():
+    limiter = make()
+    cache = caches["default"]
+    state_key = limiter._key("api-key", "orders")
+    with limiter._locked(state_key, time.time() + 1, "orders"):
+        # Our lock expired (this process was paused past LOCK_SECONDS) and another process took it.
+        cache.set(state_key + ":lock", "another-process", 2)
+    assert cache.get(state_key + ":lock") == "another-process"
+    with pytest.raises(RateLimitExceeded):  # still the other process's: nobody else gets in meanwhile
+        make(max_wait=0.0).claim("api-key", "orders")
