@@ -227,7 +227,7 @@ def tool_call_run(call: ToolCall, *, idempotency_key: str | None = None) -> Any:
     ctx = _context(call)
     try:
         if tool.write and tool.rate_class == "orders" and account is not None:
-            order_rate_check(account=account)
+            order_rate_check(account=account, tool_name=tool.name)
         _check_guardrails(call, ctx)
     except ServiceError as error:
         tool_call_refuse(call, error, outcome=OrderAudit.Outcome.REFUSED)

@@ -16,6 +16,8 @@ from kite.tools import TOOLS, Exposure, money
 
 DUPLICATE_WINDOW = timedelta(seconds=30)
 ORDERS_PER_SECOND = 10  # Kite's cap per Kite user since April 2026, across every path (REST, web, MCP)
+ORDERS_PER_MINUTE = 200  # Kite's order calls a minute per Kite user
+ORDERS_PER_DAY = 3000  # Kite's orders placed a day per Kite user, every segment and variety
 _REACHED_KITE = (OrderAudit.Outcome.SENT, OrderAudit.Outcome.UNKNOWN, OrderAudit.Outcome.FAILED)
 
 
@@ -65,16 +67,38 @@ def guardrails_check(*, account: Account, exposure: Exposure, last_price: Callab
         raise Guardrail(" ".join(problems) + " Nothing was sent.")
 
 
-def order_rate_check(*, account: Account) -> None:
-    """Kite takes at most 10 orders a second (place, modify, cancel, exit: the tools of Kite's "orders" rate
-    class; GTT and mutual-fund routes are Kite's "other" class) from a Kite user (an account here): counted
-    from the audit log,
-    which every process writes, so it holds across paths (the web app and the MCP server are two processes,
-    each pacing its own calls)."""
+def order_rate_check(*, account: Account, tool_name: str, now: datetime | None = None) -> None:
+    """Kite's order limits per Kite user (an account here), counted from the audit log, which every process
+    writes, so they hold across paths (the web app and the MCP server are two processes, each pacing its own
+    calls) and across restarts:
+    - at most 10 order calls a second and 200 a minute: place, modify, cancel, exit (the tools of Kite's
+      "orders" rate class; GTT and mutual-fund routes are Kite's "other" class);
+    - at most 3000 orders placed a day (IST), across every segment and variety.
+    Kite answers 429 past them; here the call is refused before it is sent (RateLimited, with Retry-After).
+    Source: Kite Connect's docs, exceptions page ("200 orders per minute and 10 orders per second"; "a single
+    user/API key will not be able to place more than 3000 orders per day")."""
+    now = now or timezone.now()
     order_tools = [name for name, tool in TOOLS.items() if tool.write and tool.rate_class == "orders"]
-    recent = OrderAudit.objects.filter(account_id=account.pk, outcome__in=_REACHED_KITE, tool__in=order_tools,
-                                       created_at__gte=timezone.now() - timedelta(seconds=1)).count()
-    if recent >= ORDERS_PER_SECOND:
-        raise RateLimited(f"Kite takes at most {ORDERS_PER_SECOND} orders a second from a Kite user, and {recent} "
-                          f"went out from account {account.name!r} in the last second. Nothing was sent: try again "
-                          "in a second.", retry_after=1.0)
+    placing = [name for name, tool in TOOLS.items() if tool.write and tool.write.opens is not None]
+    reached = OrderAudit.objects.filter(account_id=account.pk, outcome__in=_REACHED_KITE)
+    orders = reached.filter(tool__in=order_tools)
+    for limit, window, per in ((ORDERS_PER_SECOND, timedelta(seconds=1), "a second"),
+                               (ORDERS_PER_MINUTE, timedelta(minutes=1), "a minute")):
+        recent = orders.filter(created_at__gt=now - window).order_by("-created_at")
+        count = recent.count()
+        if count >= limit:
+            # Free again when the limit-th most recent call leaves the window.
+            edge = recent.values_list("created_at", flat=True)[limit - 1]
+            wait = min(window.total_seconds(), max(0.1, (edge + window - now).total_seconds()))
+            raise RateLimited(f"Kite takes at most {limit} orders {per} from a Kite user, and {count} went out from "
+                              f"account {account.name!r} in the last {per[2:]}. Nothing was sent: try again in "
+                              f"{wait:.1f} s.", retry_after=wait)
+    if tool_name in placing:
+        day = now.astimezone(IST).date()
+        day_start = datetime.combine(day, datetime.min.time(), tzinfo=IST)
+        placed = reached.filter(tool__in=placing, created_at__gte=day_start).count()
+        if placed >= ORDERS_PER_DAY:
+            wait = (day_start + timedelta(days=1) - now).total_seconds()
+            raise RateLimited(f"Kite takes at most {ORDERS_PER_DAY} orders a day from a Kite user, and {placed} were "
+                              f"placed from account {account.name!r} today (IST). Nothing was sent: Kite takes new "
+                              "orders again tomorrow.", retry_after=wait)

@@ -124,3 +124,46 @@ def test_a_market_order_is_priced_once_for_both_guardrail_checks(api_client, tra
         time.sleep(0.05)
     # Checked before sending and again just before (one prepare, one run): one quote call, not two.
     assert sum("/quote/ltp" in line for line in since) == 1, since
+
+
+def reached_kite(user, account, tool: str, count: int, at) -> None:
+    """`count` audit rows of order calls that reached Kite at `at` (as every path writes them)."""
+    OrderAudit.objects.bulk_create([OrderAudit(user=user, username=user.username, path="api", account=account,
+                                               tool=tool, outcome="sent") for _ in range(count)])
+    OrderAudit.objects.filter(tool=tool, account=account).update(created_at=at)
+
+
+def test_two_hundred_order_calls_a_minute_per_kite_user_are_kites_limit_too(api_client, trading, kite_settings,
+                                                                            user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    reached_kite(user, trading, "modify_order", 120, now - timedelta(seconds=40))
+    reached_kite(user, trading, "place_order", 80, now - timedelta(seconds=20))
+    answer = execute(api_client, "place_order", account_id=trading.id, **ORDER)
+    error = error_of(answer, 429)
+    assert error["type"] == "rate_limited" and "200 orders a minute" in error["message"], error
+    assert 10 <= int(answer["Retry-After"]) <= 21  # when the oldest of the last 200 is a minute old
+    assert sandbox_orders(kite_settings, trading) == []
+    assert OrderAudit.objects.filter(outcome="refused", error_type="rate_limited").count() == 1
+
+
+def test_three_thousand_orders_placed_a_day_per_kite_user_and_the_day_is_ists(db):
+    from datetime import datetime
+
+    from kite.errors import RateLimited
+    from kite.ist import IST
+    from kite.services.guardrails import order_rate_check
+    from tests.factories import AccountFactory, UserFactory
+
+    account = AccountFactory(user=UserFactory(), name="Busy", trading_enabled=True)
+    morning = datetime(2026, 12, 3, 10, 0, tzinfo=IST)
+    reached_kite(account.user, account, "place_order", 3000, morning)
+    afternoon = morning.replace(hour=15)
+    with pytest.raises(RateLimited, match="at most 3000 orders a day") as refused:
+        order_rate_check(account=account, tool_name="place_order", now=afternoon)
+    assert refused.value.retry_after == 9 * 3600  # until midnight IST
+    order_rate_check(account=account, tool_name="cancel_order", now=afternoon)  # cancelling is still allowed
+    order_rate_check(account=account, tool_name="place_order", now=datetime(2026, 12, 4, 0, 0, 1, tzinfo=IST))
