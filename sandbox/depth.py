@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sandbox import pricing
+from sandbox.clock import IST
 from sandbox.universe import Instrument
 
 LEVELS = 5
@@ -50,6 +51,10 @@ class Depth:
 
     bids: tuple[Level, ...]
     asks: tuple[Level, ...]
+
+    def digest(self) -> str:
+        """Identifies this book (every price and quantity): the same digest, the same sellers and buyers."""
+        return hashlib.sha256(repr((self.bids, self.asks)).encode()).hexdigest()[:32]
 
     def side_for(self, transaction_type: str) -> tuple[Level, ...]:
         """The levels an order of `transaction_type` trades against: a buy takes the asks."""
@@ -88,8 +93,10 @@ def market_depth(inst: Instrument, moment: dt.datetime) -> Depth:
     uptick = last >= pricing.price_at(inst, moment - _MINUTE)
     best_ask = last if uptick else pricing.round_tick(last + tick, tick)
     best_bid = pricing.round_tick(last - tick, tick) if uptick else last
-    # Sizes change with the price path's minute mark, not each second: the same minute, the same book.
-    stamp = f"{pricing.round_tick(last, tick)}|{moment.replace(second=0, microsecond=0).isoformat()}"
+    # Sizes change with the price path's minute mark, not each second: the same minute, the same book. In IST
+    # whatever the datetime's zone (an order's time read back from the database is UTC): one instant, one book.
+    minute = moment.astimezone(IST).replace(second=0, microsecond=0)
+    stamp = f"{pricing.round_tick(last, tick)}|{minute.isoformat()}"
     asks, bids = [], []
     for level in range(LEVELS):
         ask = pricing.round_tick(best_ask + level * tick, tick)

@@ -145,10 +145,11 @@ class Order(models.Model):
     # A protected MARKET/SL-M order's worst price (last price +/- its band when it reached the book):
     # what is left of it rests there.
     protection_price = models.DecimalField(**MONEY, default=Decimal("0"))
-    # The instant of the last book this order traded against, and how much it took from it (that
-    # book, met again at the same instant, is met without it).
+    # The last book this order traded against (when, and `Depth.digest`), and how much it took from it: that
+    # book, met again (prices and books hold for a minute), is met without it.
     matched_at = models.DateTimeField(null=True, blank=True)
     matched_quantity = models.PositiveIntegerField(default=0)
+    matched_book = models.CharField(max_length=32, blank=True)
     # The margin this open order blocks (released when it fills, is cancelled or rejected).
     blocked_margin = models.DecimalField(**MONEY, default=Decimal("0"))
     # A cover order's stop-loss leg names its entry (Kite's `parent_order_id`); "" otherwise.

@@ -20,7 +20,7 @@ from sandbox import charges as fees
 from sandbox import events
 from sandbox.accounting import ZERO
 from sandbox.clock import book_day, is_market_open, next_open_after
-from sandbox.depth import market_depth, passive_side, walk
+from sandbox.depth import Depth, market_depth, passive_side, walk
 from sandbox.engine.book import Book
 from sandbox.engine.margins import (
     co_trigger_range,
@@ -170,8 +170,9 @@ def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime,
     each at its price: several trades, the average their traded average. An order already resting
     (`resting`) is the passive side when the market comes to it (the last price reaches its limit):
     it trades at its own limit, as much as the opposite levels from the last price to that limit
-    hold (`sandbox.depth.passive_side`). What is left stays OPEN. The book at an
-    instant is met whole, less what this order already took from that same book."""
+    hold (`sandbox.depth.passive_side`). What is left stays OPEN. A book is met whole, less what this
+    order already took from that same book (`_same_book`: prices, and so books, hold for a minute); a resting
+    order meets the book it last traded against again only when it changed."""
     buy = order.transaction_type == "BUY"
     if order.order_type in ("SL", "SL-M") and not order.triggered:
         price = ltp(inst, moment)
@@ -186,8 +187,11 @@ def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime,
         book.snapshot(order)
         resting = False  # it enters the book now
     limit = _limit_of(order)
-    skip = order.matched_quantity if order.matched_at == moment else 0
     depth = market_depth(inst, moment)
+    same_book = _same_book(order, moment, depth)
+    if resting and same_book:
+        return False  # the market has not come to it: it took all it could reach of this book already
+    skip = order.matched_quantity if same_book else 0
     if resting and limit is not None:
         levels = passive_side(depth, order.transaction_type, ltp(inst, moment), inst.price_tick)
         trades = walk(levels, order.pending_quantity, buy=buy, limit=limit, skip=skip)
@@ -200,7 +204,7 @@ def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime,
     if not trades:
         return False
     order.matched_quantity = skip + sum(units for _, units in trades)
-    order.matched_at = moment
+    order.matched_at, order.matched_book = moment, depth.digest()
     if order.pending_quantity == 0:
         order.status, order.blocked_margin = COMPLETE, ZERO
     else:
@@ -210,6 +214,17 @@ def order_match(book: Book, order: Order, inst: Instrument, moment: dt.datetime,
     if order.status == COMPLETE:
         _order_completed(book, order, inst, moment)
     return order.status == COMPLETE
+
+
+def _same_book(order: Order, moment: dt.datetime, depth: Depth) -> bool:
+    """Whether the order last traded against this very book: in the same minute, at the same prices and
+    quantities. (Keyed on the instant, a second look at the minute's book, say when another order was placed
+    a few seconds later, filled the order again from the same sellers.)"""
+    matched = order.matched_at
+    if matched is None or not order.matched_quantity or matched > moment:
+        return False
+    same_minute = matched.replace(second=0, microsecond=0) == moment.replace(second=0, microsecond=0)
+    return same_minute and order.matched_book == depth.digest()
 
 
 def order_go_live(book: Book, order: Order, inst: Instrument, moment: dt.datetime, *, match: bool = True) -> None:

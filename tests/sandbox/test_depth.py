@@ -105,6 +105,26 @@ def test_a_marketable_limit_fills_in_part_rests_and_fills_after_the_price_falls(
     assert order["average_price"] == pytest.approx(total / (in_reach + 50), abs=1e-6)
 
 
+def test_a_partial_fill_takes_a_minutes_book_once_however_often_the_book_is_read(sandbox):
+    """Prices (and so the book) hold for the minute: meeting the book again later in that minute (reads skip
+    it; a write, here another order, brings the books up to its instant) must not fill more, or how fast an
+    order fills would depend on how often somebody places or reads."""
+    kite = sandbox.connect(starting_cash=CASH)
+    start = sandbox.clock().replace(second=5, microsecond=0)
+    sandbox.set_clock(start)
+    book = asks(kite)
+    limit = book[1]["price"]
+    in_reach = book[0]["quantity"] + book[1]["quantity"]
+    place(kite, quantity=in_reach * 3, order_type="LIMIT", price=limit)
+    far_below = tick(kite.ltp("NSE:RELIANCE")["NSE:RELIANCE"]["last_price"] * 0.9)
+    for second in (20, 35, 50, 59):
+        sandbox.set_clock(start.replace(second=second))
+        assert asks(kite) == book  # the same book all minute
+        place(kite, tradingsymbol="RELIANCE", quantity=1, order_type="LIMIT", price=far_below)
+        order = next(o for o in kite.orders() if o["tradingsymbol"] == "INFY")
+        assert (order["status"], order["filled_quantity"]) == ("OPEN", in_reach), second
+
+
 def test_an_ioc_limit_keeps_what_it_filled_and_its_remainder_is_cancelled(sandbox):
     kite = sandbox.connect(starting_cash=CASH)
     book = asks(kite)
