@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import gtt, mf, postbacks, pricing, selectors, users
+from sandbox import events, gtt, mf, postbacks, pricing, selectors, users
 from sandbox.clock import IST, clock_read, clock_set
 from sandbox.engine.convert import position_convert
 from sandbox.engine.margins import trigger_range_payload
@@ -382,6 +382,7 @@ def sandbox_clock(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
         if body["reset"] is not True:
             raise InputError("Invalid `reset`: send {\"reset\": true}.")
         clock_set(reset=True)
+    events.prices_moved()  # every price is another now: the ticker looks again at once
     return _clock_payload()
 
 
@@ -405,6 +406,7 @@ def sandbox_prices(request: HttpRequest, body: dict, now: dt.datetime) -> Any:
         SandboxState.objects.filter(pk=1).update(shifts_version=F("shifts_version") + 1)
     pricing.shifts_sync(clock_read().shifts_version)
     books_sync_open(now)
+    events.prices_moved(tokens=[inst.instrument_token])  # the ticker sends the new price at once
     return {"instrument": inst.key, "last_price": pricing.price_at(inst, now)}
 
 
