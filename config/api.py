@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import PermissionDenied
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
@@ -97,6 +98,27 @@ def _flatten(detail: Any) -> Any:
     return [str(detail)]
 
 
+class DatabaseBusy(ServiceError):
+    """Every PostgreSQL connection this process may open (DATABASE_POOL_SIZE) stayed in use for the pool's
+    timeout. A request takes its connection at its first query, before anything is sent to Kite."""
+
+    type, status = "database_busy", 503
+
+    def __init__(self) -> None:
+        super().__init__("The database is busy: every connection this server process may open is in use "
+                         "(DATABASE_POOL_SIZE). Nothing was done; try again in a few seconds.")
+        self.retry_after = 5.0
+
+
+def _pool_exhausted(exc: BaseException) -> bool:
+    """Django's OperationalError around psycopg's PoolTimeout (no connection came free in time)."""
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - installed with psycopg[pool]
+        return False
+    return isinstance(exc, OperationalError) and isinstance(exc.__cause__, PoolTimeout)
+
+
 def error_body(type: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": kite_errors.error_body(type, message, fields)}
 
@@ -109,6 +131,8 @@ def service_error_response(error: ServiceError) -> Response:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         return service_error_response(exc)
+    if _pool_exhausted(exc):
+        return service_error_response(DatabaseBusy())
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -253,3 +253,62 @@ def test_three_workers_share_kites_order_limit_and_no_order_is_lost_or_doubled(
             assert (outcome, order_id) == ("sent", str(sent[n]))
         else:
             assert outcome in ("refused", "failed") and error_type == "rate_limited", audit
+
+
+# --- PostgreSQL connections under the ASGI server: psycopg's pool -----------------------------------------
+
+def test_on_postgresql_connections_come_from_a_pool_of_database_pool_size(tmp_path):
+    nowhere = "postgres://kd@127.0.0.1:1/kd"  # the settings only: nothing connects
+    pooled = settings_of(environment(tmp_path, DATABASE_URL=nowhere), "DATABASES")["DATABASES"]["default"]
+    assert pooled["OPTIONS"]["pool"]["max_size"] == 10 and pooled["CONN_MAX_AGE"] == 0
+    sized = settings_of(environment(tmp_path, DATABASE_URL=nowhere, DATABASE_POOL_SIZE="3"), "DATABASES")
+    assert sized["DATABASES"]["default"]["OPTIONS"]["pool"]["max_size"] == 3
+    kept = settings_of(environment(tmp_path, DATABASE_URL=nowhere, DATABASE_POOL_SIZE="0"), "DATABASES")
+    assert "pool" not in kept["DATABASES"]["default"].get("OPTIONS", {})
+    assert kept["DATABASES"]["default"]["CONN_MAX_AGE"] == 60
+    sqlite = settings_of(environment(tmp_path), "DATABASES")["DATABASES"]["default"]
+    assert "pool" not in sqlite.get("OPTIONS", {})
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
+                            env=environment(tmp_path, DATABASE_POOL_SIZE="some"), timeout=120)
+    assert result.returncode != 0 and "DATABASE_POOL_SIZE='some' is not a whole number." in result.stderr
+
+
+def test_under_the_asgi_server_postgresql_backends_stay_within_the_pool(tmp_path: Path, postgres_database: str):
+    """Each request's view runs on a thread of its own under ASGI: with kept connections (CONN_MAX_AGE) instead
+    of the pool, one worker left 82 backends open after 400 requests from 8 clients, and kept them."""
+    import psycopg
+
+    port = free_port()
+    env = environment(tmp_path, DATABASE_URL=postgres_database, DATABASE_POOL_SIZE="4")
+    manage(env, "migrate", "--noinput", "-v", "0")
+    token = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; "
+                   "from accounts.tokens import api_token_create; "
+                   "user = get_user_model().objects.create_user('pooled', password='pw-123456789'); "
+                   "print(api_token_create(user=user)[0])").stdout.strip().splitlines()[-1]
+    name = urlsplit(postgres_database).path.lstrip("/")
+
+    def backends() -> int:
+        with psycopg.connect(POSTGRES_URL) as admin:
+            return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
+
+    server = gunicorn(env, port, workers=1)
+    failures: list[str] = []
+    try:
+        wait_until_serving(server, port)
+
+        def client() -> None:
+            http = requests.Session()
+            http.headers["Authorization"] = f"Token {token}"
+            for _ in range(40):
+                answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, failures[:3]
+        assert 1 <= backends() <= 4
+    finally:
+        stop(server)
