@@ -57,7 +57,7 @@ def order_update_payload(order: Order, user: PaperUser, *, update: bool = False)
 def order_updated(*, order: Order, user: PaperUser, update: bool = False) -> None:
     """Report `order` as it reads now, once the current transaction commits."""
     payload = order_update_payload(order, user, update=update)
-    transaction.on_commit(partial(_publish_order, user.pk, payload), robust=True)
+    transaction.on_commit(partial(_publish_order, user.pk, order.app_id, payload), robust=True)
 
 
 def prices_moved(*, tokens: Iterable[int] | None = None) -> None:
@@ -72,9 +72,9 @@ def prices_moved(*, tokens: Iterable[int] | None = None) -> None:
             log.exception("a price listener failed")
 
 
-def _publish_order(user_pk: int, payload: dict[str, Any]) -> None:
+def _publish_order(user_pk: int, app_id: int, payload: dict[str, Any]) -> None:
     try:
-        postbacks.postbacks_send(user_pk=user_pk, order=payload)
+        postbacks.postbacks_send(user_pk=user_pk, app_id=app_id, order=payload)
     except Exception:
         log.exception("queueing the postbacks of order %s failed", payload.get("order_id"))
     with _lock:

@@ -154,6 +154,9 @@ class Order(models.Model):
     blocked_margin = models.DecimalField(**MONEY, default=Decimal("0"))
     # A cover order's stop-loss leg names its entry (Kite's `parent_order_id`); "" otherwise.
     parent_order_id = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    # The app whose api_key placed it (legs and GTT orders: the app of what placed them); 0: the system (the
+    # square-off). Kite posts an order's updates only to that app's postback_url.
+    app_id = models.PositiveIntegerField(default=0)
     # Kite's `meta`: an iceberg leg's {"iceberg": {"leg", "legs", "leg_quantity", "total_quantity",
     # "remaining_quantity"}}; {} otherwise.
     meta = models.JSONField(default=dict, blank=True)

@@ -4,8 +4,10 @@ Kite's shape (kite.trade/docs/connect/v3/postbacks): the order object plus `user
 `unfilled_quantity`, `app_id` and `checksum`, the hex SHA-256 of order_id + order_timestamp +
 api_secret (order_timestamp as "yyyy-mm-dd hh:mm:ss"). Kite posts COMPLETE, CANCELLED, REJECTED and
 UPDATE (an open order modified or partly filled); the sandbox does the same. Kite notifies only the
-app whose api_key placed the order; the sandbox's orders do not record their app, so every app of
-the order's user that has a postback_url is notified.
+app whose api_key placed the order ("Only orders placed using the app's api_key are notified"): so
+does the sandbox (an order's `app_id`; a cover order's stop-loss leg, an iceberg's later legs and a
+GTT's order belong to the app of what placed them; the square-off's orders to none). The ticker's
+order updates, as Kite's WebSocket, carry every order of the user.
 
 Delivery is off the request thread (a small pool), with a short timeout, once: a failure is logged
 (the URL without its query), never raised, and never delays or undoes an order.
@@ -79,11 +81,12 @@ def _deliver(url: str, body: bytes) -> None:
         log.warning("postback to %s failed: %s", where, getattr(exc, "reason", exc))
 
 
-def postbacks_send(*, user_pk: int, order: dict[str, Any]) -> None:
-    """Queue the postbacks of one order update (its payload as the order book shows it); returns at once."""
-    if order["status"] not in POSTBACK_STATUSES:
+def postbacks_send(*, user_pk: int, app_id: int, order: dict[str, Any]) -> None:
+    """Queue the postback of one order update (its payload as the order book shows it) to the app that placed
+    the order, if it has a postback_url; returns at once."""
+    if order["status"] not in POSTBACK_STATUSES or not app_id:
         return
-    apps = list(App.objects.filter(user_id=user_pk).exclude(postback_url=""))
+    apps = list(App.objects.filter(user_id=user_pk, pk=app_id).exclude(postback_url=""))
     for app in apps:
         body = json.dumps(postback_payload(order=order, app=app)).encode()
         _pool.submit(_deliver, app.postback_url, body)

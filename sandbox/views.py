@@ -88,7 +88,7 @@ def orders(kite: KiteRequest) -> Any:
 def order_place_or_history(kite: KiteRequest, name: str) -> Any:
     if kite.request.method == "POST":
         users.order_ip_check(app=kite.app, client_ip=kite.client_ip)
-        return order_place_answer(user=kite.user, variety=name, params=kite.params, now=kite.now)
+        return order_place_answer(user=kite.user, variety=name, params=kite.params, now=kite.now, app_id=kite.app.pk)
     if read_sync_due(kite.user, kite.now):  # a read locks the book only when something is due
         book_sync(kite.user, kite.now)
     return selectors.order_history(user=kite.user, order_id=name)

@@ -165,7 +165,7 @@ def _fire(book: Book, trigger: GTTTrigger, leg: int, price: Decimal, moment: dt.
     form = {k: order[k] for k in ("exchange", "tradingsymbol", "transaction_type", "quantity", "product", "price")}
     try:
         placed = order_place_in_book(book, spec=order_spec_parse("regular", {**form, "order_type": "LIMIT"}, moment),
-                                     now=moment)
+                                     now=moment, app_id=trigger.app_id)
         outcome = ({"status": "failed", "order_id": placed.order_id, "rejection_reason": placed.status_message}
                    if placed.status == REJECTED else
                    {"status": "success", "order_id": placed.order_id, "rejection_reason": ""})

@@ -255,10 +255,12 @@ def protection_tags(protection: Decimal, inst: Instrument, moment: dt.datetime) 
     return ["mktp", f"mktp:{protection_percent(protection, inst, ltp(inst, moment)):.2f}"]
 
 
-def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: tuple[str, ...] = ()) -> Order:
+def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: tuple[str, ...] = (),
+                        app_id: int = 0) -> Order:
     """Place a parsed order in `book`: it goes live (and may fill at once), waits for the open (an
     AMO), or is REJECTED (market closed, insufficient funds or holdings). A stop-loss trigger on the
-    wrong side of the market raises InputError. `tags` are Kite's own (autoslice)."""
+    wrong side of the market raises InputError. `tags` are Kite's own (autoslice); `app_id` the app placing
+    it (its postbacks go there)."""
     inst = spec.inst
     open_now = is_market_open(now)
     if spec.variety == "co" and open_now:
@@ -278,7 +280,7 @@ def order_place_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, tags: 
         price=spec.price, trigger_price=spec.trigger_price, pending_quantity=_first_leg(spec), meta=_iceberg_meta(spec),
         status="PUT ORDER REQ RECEIVED", tag=spec.tag or "", market_protection=spec.market_protection,
         system_tags=[*protection_tags(spec.market_protection, inst, now), *tags], order_timestamp=now,
-        book_day=book_day(now), order_id=_placeholder())
+        book_day=book_day(now), order_id=_placeholder(), app_id=app_id)
     _assign_ids(order)
     book.orders.append(order)
     book.touch(order)
@@ -381,7 +383,8 @@ def _co_stoploss_leg(book: Book, entry: Order, inst: Instrument, moment: dt.date
         order_type="SL-M", product=entry.product, validity="DAY", quantity=quantity, pending_quantity=quantity,
         trigger_price=entry.trigger_price, status="PUT ORDER REQ RECEIVED", tag=entry.tag,
         market_protection=AUTOMATIC, system_tags=protection_tags(AUTOMATIC, inst, moment),
-        parent_order_id=entry.order_id, order_timestamp=moment, book_day=book_day(moment), order_id=_placeholder())
+        parent_order_id=entry.order_id, order_timestamp=moment, book_day=book_day(moment), order_id=_placeholder(),
+        app_id=entry.app_id)
     _assign_ids(leg)
     book.orders.append(leg)
     book.touch(leg)
@@ -402,7 +405,7 @@ def _iceberg_next_leg(book: Book, done: Order, inst: Instrument, moment: dt.date
         product=done.product, validity=done.validity, validity_ttl=done.validity_ttl, quantity=quantity,
         pending_quantity=quantity, price=done.price, status="PUT ORDER REQ RECEIVED", tag=done.tag,
         meta={"iceberg": info}, order_timestamp=moment, expires_at=done.expires_at, book_day=book_day(moment),
-        order_id=_placeholder())
+        order_id=_placeholder(), app_id=done.app_id)
     _assign_ids(leg)
     book.orders.append(leg)
     book.touch(leg)
@@ -646,7 +649,7 @@ def _child_error(order: Order) -> dict[str, Any]:
     return {"error": {"code": 400, "error_type": kind, "message": order.status_message, "data": None}}
 
 
-def order_autoslice_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) -> dict[str, Any]:
+def order_autoslice_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime, app_id: int = 0) -> dict[str, Any]:
     """Place an autoslice order: slices of at most the freeze quantity (`autoslice_quantities`),
     each an order of its own tagged "autoslice" and "autoslice:<parent id>", answered in Kite's
     shape ({"order_id": parent, "children": [{"order_id"} | {"error"}]}). A slice the risk checks
@@ -656,6 +659,6 @@ def order_autoslice_in_book(book: Book, *, spec: OrderSpec, now: dt.datetime) ->
     children = []
     for quantity in quantities:
         order = order_place_in_book(book, spec=dataclasses.replace(spec, quantity=quantity, autoslice=False),
-                                    now=now, tags=("autoslice", f"autoslice:{parent_id}"))
+                                    now=now, tags=("autoslice", f"autoslice:{parent_id}"), app_id=app_id)
         children.append(_child_error(order) if order.status == REJECTED else {"order_id": order.order_id})
     return {"order_id": parent_id, "children": children}

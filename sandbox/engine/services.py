@@ -20,21 +20,22 @@ from sandbox.engine.spec import Form, order_spec_parse, parse_variety
 from sandbox.models import PaperUser
 
 
-def order_place(*, user: PaperUser, variety: str, params: Form, now: dt.datetime) -> str:
+def order_place(*, user: PaperUser, variety: str, params: Form, now: dt.datetime, app_id: int = 0) -> str:
     """Place an order; returns its order_id. Input errors raise; risk rejections are REJECTED orders."""
-    answer = order_place_answer(user=user, variety=variety, params=params, now=now)
+    answer = order_place_answer(user=user, variety=variety, params=params, now=now, app_id=app_id)
     return answer["order_id"]
 
 
-def order_place_answer(*, user: PaperUser, variety: str, params: Form, now: dt.datetime) -> dict[str, Any]:
-    """Place an order and answer as Kite does: {"order_id"}, or with `autoslice=true` the parent id
-    and its slices ({"order_id", "children"})."""
+def order_place_answer(*, user: PaperUser, variety: str, params: Form, now: dt.datetime, app_id: int = 0
+                       ) -> dict[str, Any]:
+    """Place an order for the app `app_id` and answer as Kite does: {"order_id"}, or with `autoslice=true` the
+    parent id and its slices ({"order_id", "children"})."""
     spec = order_spec_parse(variety, params, now)  # before the lock: a bad form waits for nobody
     with locked_book(user.pk) as book:
         book_advance(book, now)
         if spec.autoslice:
-            return order_autoslice_in_book(book, spec=spec, now=now)
-        return {"order_id": order_place_in_book(book, spec=spec, now=now).order_id}
+            return order_autoslice_in_book(book, spec=spec, now=now, app_id=app_id)
+        return {"order_id": order_place_in_book(book, spec=spec, now=now, app_id=app_id).order_id}
 
 
 def order_modify(*, user: PaperUser, variety: str, order_id: str, params: Form, now: dt.datetime) -> str:

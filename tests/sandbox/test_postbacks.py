@@ -1,4 +1,4 @@
-"""Kite's postbacks from the sandbox: an app's `postback_url` gets every order update, signed."""
+"""Kite's postbacks from the sandbox: an app's `postback_url` gets every update of the orders it placed, signed."""
 from __future__ import annotations
 
 import hashlib
@@ -90,6 +90,30 @@ def test_every_order_update_is_posted_with_kites_checksum(sandbox, receiver):
     assert rejected["order_id"] == rejected_id and rejected["status_message"].startswith("Insufficient funds")
     assert rejected["checksum"] == checksum(rejected, secret)
     assert checksum(rejected, "another-secret") != rejected["checksum"]
+
+
+def test_only_the_app_that_placed_an_order_gets_its_postbacks(sandbox, receiver):
+    """Kite: "Only orders placed using the app's api_key are notified", though both apps act for one user."""
+    other = Receiver()
+    try:
+        first = sandbox.connect(postback_url=receiver.url, starting_cash=500_000, holdings=[])
+        second = sandbox.connect(postback_url=other.url, user_id=first.sandbox_app["user_id"])
+        order = {"variety": "regular", "exchange": "NSE", "tradingsymbol": "ITC", "transaction_type": "BUY",
+                 "quantity": 1, "product": "CNC", "order_type": "MARKET", "market_protection": -1}
+        by_first = first.place_order(**order)
+        assert receiver.next("COMPLETE")["order_id"] == by_first
+        by_second = second.place_order(**order)
+        seen = []
+        while not seen or seen[-1]["order_id"] != by_second:
+            seen.append(json.loads(other.bodies.get(timeout=WAIT)[2]))
+        assert by_first not in {p["order_id"] for p in seen}
+        assert seen[-1]["checksum"] == checksum(seen[-1], second.sandbox_app["api_secret"])
+        # Both orders are the one user's: each app's order book shows both.
+        assert {o["order_id"] for o in second.orders()} == {by_first, by_second}
+        with pytest.raises(queue.Empty):
+            receiver.bodies.get(timeout=1.0)  # and the first app heard nothing of the second's order
+    finally:
+        other.close()
 
 
 def test_a_postback_receiver_that_hangs_or_is_down_never_holds_an_order(sandbox, receiver):
