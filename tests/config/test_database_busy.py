@@ -12,10 +12,11 @@ from config.api import exception_handler
 
 
 def test_no_connection_from_the_pool_in_time_is_a_503_database_busy(db):  # db: pytest-django lets it connect
-    handler = ConnectionHandler({"default": {
+    # Its own alias: Django keeps one pool per alias for the process, and "default" is the test database's.
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}, "nowhere": {
         "ENGINE": "django.db.backends.postgresql", "NAME": "kd", "USER": "kd", "HOST": "127.0.0.1", "PORT": "1",
         "CONN_MAX_AGE": 0, "OPTIONS": {"pool": {"min_size": 0, "max_size": 1, "timeout": 0.5}}}})
-    connection = handler["default"]
+    connection = handler["nowhere"]
     try:
         with pytest.raises(OperationalError) as failed:
             connection.ensure_connection()
