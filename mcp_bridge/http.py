@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 from mcp import types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -111,8 +112,14 @@ class RemoteMcp:
         token = _bearer(scope)
         principal = None
         if token:
-            principal = await asyncio.get_running_loop().run_in_executor(
-                self._auth_pool, functools.partial(in_thread, bearer_principal, raw_token=token))
+            try:
+                principal = await asyncio.get_running_loop().run_in_executor(
+                    self._auth_pool, functools.partial(in_thread, bearer_principal, raw_token=token))
+            except DatabaseError:  # the database is down or busy: say so, never a bare 500
+                log.exception("/mcp could not check a token")
+                await _json(send, 503, {"error": "temporarily_unavailable", "error_description": "The database "
+                            "did not answer; nothing was done. Try again shortly."}, [(b"retry-after", b"5")])
+                return
         if principal is None:
             await _unauthorized(send, presented=token is not None)
             return

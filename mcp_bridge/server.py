@@ -5,8 +5,8 @@ signature, while here the registry already holds the name, title, description an
 service validates the arguments. So every MCP tool is a registry tool, mapped 1:1.
 
 Threads: the ORM and the Kite client are synchronous. Every piece of Django work runs in one of a few
-threads of its own (`in_db_thread`), with `close_old_connections()` before and after, never in the event loop; so the
-process keeps at most DB_THREADS database connections however long it runs. An order is
+threads of its own (`in_db_thread`), with `close_old_connections()` before and after, never in the event
+loop; so the process keeps at most DB_THREADS database connections however long it runs. An order is
 prepare (thread) -> ask the human (event loop) -> run (thread).
 
 Confirmation of orders, in both protocol eras:
