@@ -30,6 +30,16 @@ def noisy(app_configs=None, **kwargs):
     warnings.warn("STRAY python warning")
     logging.getLogger("noisy").warning("STRAY log line")
     return [checks.Warning("STRAY check warning", id="noisy.W001")]
+
+
+@checks.register(checks.Tags.urls)
+def web_only(app_configs=None, **kwargs):
+    return [checks.Warning("WEB-ONLY check ran", id="noisy.W002")]
+
+
+@checks.register(checks.Tags.urls, checks.Tags.models)
+def also_models(app_configs=None, **kwargs):
+    return [checks.Warning("MODELS-AND-URLS check ran", id="noisy.W003")]
 '''
 
 
@@ -137,6 +147,8 @@ def test_stdout_carries_only_protocol_even_when_start_up_is_noisy(base_env, alic
     assert rest == b""  # every byte on stdout was one of the two answers above
     for stray in ("STRAY print", "STRAY python warning", "STRAY log line", "STRAY check warning"):
         assert stray in stderr
+    # Checks only of what the web app serves (urls, admin, templates) are the web app's to run; any other runs.
+    assert "WEB-ONLY check ran" not in stderr and "MODELS-AND-URLS check ran" in stderr
     assert code == 0 and "Traceback" not in stderr
 
 
