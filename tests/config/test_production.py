@@ -149,12 +149,30 @@ def test_gunicorn_serves_styled_pages_with_its_security_headers_on_a_good_config
         process.communicate(timeout=30)
 
 
-def test_a_bad_worker_count_stops_the_server_saying_why(tmp_path):
-    process = subprocess.run([sys.executable, *SERVE], cwd=ROOT, env={**environment(tmp_path), "WORKERS": "many"},
+@pytest.mark.parametrize(("workers", "message"), [
+    ("many", "Configuration error: WORKERS='many' is not a whole number from 1 to 64."),
+    ("3", "Configuration error: WORKERS=3 needs REDIS_URL: without it each worker paces Kite's rate limits on its "
+          "own (1 quote call a second, 10 orders: 3 workers together go over them"),
+])
+def test_a_bad_worker_count_stops_the_server_saying_why(tmp_path, workers, message):
+    process = subprocess.run([sys.executable, *SERVE], cwd=ROOT, env={**environment(tmp_path), "WORKERS": workers},
                              capture_output=True, text=True, timeout=BOOT_SECONDS)
     assert process.returncode != 0
-    assert "Configuration error: WORKERS='many' is not a whole number from 1 to 64." in process.stderr
+    assert message in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_without_redis_url_the_server_runs_one_worker(tmp_path):
+    env = {k: v for k, v in environment(tmp_path).items() if k not in ("WORKERS", "REDIS_URL")}
+    port = free_port()
+    process = subprocess.Popen([sys.executable, *SERVE], cwd=ROOT, env={**env, "BIND": f"127.0.0.1:{port}"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_serving(process, port)
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1
+    finally:
+        stop(process)
 
 
 SLOW_CLIENTS = 50
