@@ -142,11 +142,10 @@ WSGI_APPLICATION = "config.wsgi.application"
 DATABASES = {"default": strict.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = int(strict.number("CONN_MAX_AGE", default=60, minimum=0, maximum=86400))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# PostgreSQL: connections come from psycopg's pool, at most DATABASE_POOL_SIZE per process. Under the ASGI server
-# each request runs its view on a thread of its own, so kept connections (CONN_MAX_AGE) piled up, one per
-# request thread (82 backends after 400 requests from 8 clients to one worker): Django's advice for ASGI is a
-# pool and no persistent connections. DATABASE_POOL_SIZE=0: no pool, connections kept CONN_MAX_AGE seconds.
-DATABASE_POOL_SIZE = strict.integer("DATABASE_POOL_SIZE", default=10, minimum=0, maximum=1000)
+# PostgreSQL: connections come from psycopg's pool, at most DATABASE_POOL_SIZE per process (Django's advice under
+# ASGI; above config.threaded.WEB_THREADS, so the web pool's threads never wait for one). Each request returns its
+# connection to the pool. DATABASE_POOL_SIZE=0: no pool, connections kept CONN_MAX_AGE seconds.
+DATABASE_POOL_SIZE = strict.integer("DATABASE_POOL_SIZE", default=20, minimum=0, maximum=1000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_SIZE:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # CONN_HEALTH_CHECKS (on): the pool checks a connection before lending it.

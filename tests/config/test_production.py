@@ -281,48 +281,67 @@ def test_production_settings_are_read_from_the_environment(tmp_path):
     assert (chosen["SESSION_COOKIE_SECURE"], chosen["CSRF_COOKIE_SECURE"]) == (False, False)
 
 
-def test_under_the_asgi_server_each_requests_database_connection_ends_with_it(tmp_path):
-    """Under ASGI each request's view runs on a thread of its own: a connection kept for CONN_MAX_AGE stayed with
-    that thread (94 descriptors of the SQLite file open after these 400 requests). They end with the request."""
+def test_under_the_asgi_server_database_connections_stay_bounded_on_sync_and_streaming_requests(tmp_path):
+    """Sync pages and API calls run on a fixed pool of threads, which keep their connections; a request of
+    Django's ASGI handler (the live stream) runs on a thread of its own and closes its connections. Before, every
+    request went through the ASGI handler and kept a connection on a thread that was gone: 94 descriptors of the
+    SQLite file were open after 400 requests."""
     import threading
+
+    from config.threaded import WEB_THREADS
 
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("counts the worker's open files through /proc (Linux)")
     env = environment(tmp_path, CONN_MAX_AGE="600")
     database = tmp_path / "app.sqlite3"
     manage(env, "migrate", "--noinput", "-v", "0")
-    token = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; "
-                   "from accounts.tokens import api_token_create; "
-                   "user = get_user_model().objects.create_user('asgi', password='pw-123456789'); "
-                   "print(api_token_create(user=user)[0])").stdout.strip().splitlines()[-1]
+    made = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; from django.test import Client; "
+                  "from accounts.tokens import api_token_create; "
+                  "user = get_user_model().objects.create_user('asgi', password='pw-123456789'); "
+                  "browser = Client(); browser.force_login(user); "
+                  "print(api_token_create(user=user)[0], browser.cookies['sessionid'].value)")
+    token, session = made.stdout.strip().splitlines()[-1].split()
     port = free_port()
     server = gunicorn(env, port)
     failures: list[str] = []
-    try:
-        wait_until_serving(server, port)
 
-        def client() -> None:
-            http = requests.Session()
-            http.headers["Authorization"] = f"Token {token}"
-            for _ in range(50):
-                answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
-                if answer.status_code != 200:
-                    failures.append(f"{answer.status_code} {answer.text[:200]}")
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not failures, failures[:3]
+    def open_database_files() -> int:
         workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
         assert workers
-        open_files = []
+        names = []
         for pid in workers:
             for fd in Path(f"/proc/{pid}/fd").iterdir():
                 try:
-                    open_files.append(os.readlink(fd))
+                    names.append(os.readlink(fd))
                 except OSError:  # closed meanwhile
                     pass
-        assert sum(str(database) in name for name in open_files) <= 3  # at most one connection (file, -wal, -shm)
+        return sum(str(database) in name for name in names)
+
+    def client() -> None:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Token {token}"
+        for _ in range(50):
+            answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
+            if answer.status_code != 200:
+                failures.append(f"{answer.status_code} {answer.text[:200]}")
+
+    try:
+        wait_until_serving(server, port)
+        for _ in range(2):  # 800 requests from 8 clients at once
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+        assert not failures, failures[:3]
+        after_api = open_database_files()
+        assert after_api <= 3 * WEB_THREADS  # at most one connection (file, -wal, -shm) per pool thread
+        for _ in range(20):  # the live stream, opened and left twenty times
+            with requests.get(f"http://127.0.0.1:{port}/kite/stream", cookies={"sessionid": session}, stream=True,
+                              timeout=30) as stream:
+                assert stream.status_code == 200, stream.text[:200]
+                assert next(stream.iter_lines()).startswith(b"retry:")
+        time.sleep(1)  # the server notices the streams went away
+        assert open_database_files() <= after_api + 3
     finally:
         stop(server)

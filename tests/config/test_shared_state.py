@@ -260,7 +260,7 @@ def test_three_workers_share_kites_order_limit_and_no_order_is_lost_or_doubled(
 def test_on_postgresql_connections_come_from_a_pool_of_database_pool_size(tmp_path):
     nowhere = "postgres://kd@127.0.0.1:1/kd"  # the settings only: nothing connects
     pooled = settings_of(environment(tmp_path, DATABASE_URL=nowhere), "DATABASES")["DATABASES"]["default"]
-    assert pooled["OPTIONS"]["pool"]["max_size"] == 10 and pooled["CONN_MAX_AGE"] == 0
+    assert pooled["OPTIONS"]["pool"]["max_size"] == 20 and pooled["CONN_MAX_AGE"] == 0
     sized = settings_of(environment(tmp_path, DATABASE_URL=nowhere, DATABASE_POOL_SIZE="3"), "DATABASES")
     assert sized["DATABASES"]["default"]["OPTIONS"]["pool"]["max_size"] == 3
     kept = settings_of(environment(tmp_path, DATABASE_URL=nowhere, DATABASE_POOL_SIZE="0"), "DATABASES")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 SANDBOX = Path(__file__).resolve().parents[2] / "sandbox"
 APP_PACKAGES = ("accounts", "kite", "mcp_bridge")
-INFRASTRUCTURE = ("config.env", "config.logfilters")  # generic, shared by every process
+INFRASTRUCTURE = ("config.env", "config.logfilters", "config.threaded")  # generic, shared by every process
 
 
 def _module_name(path: Path) -> str:
