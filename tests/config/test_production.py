@@ -345,3 +345,17 @@ def test_under_the_asgi_server_database_connections_stay_bounded_on_sync_and_str
         assert open_database_files() <= after_api + 3
     finally:
         stop(server)
+
+
+def test_the_documented_server_refuses_a_body_over_10_mb_before_any_thread_takes_it(tmp_path):
+    port = free_port()
+    server = gunicorn(environment(tmp_path), port)
+    try:
+        wait_until_serving(server, port)
+        answer = requests.post(f"http://127.0.0.1:{port}/api/kite/execute", data=b"x" * (10 * 1024 * 1024 + 1),
+                               headers={"Content-Type": "application/json"}, timeout=60)
+        assert answer.status_code == 413
+        assert answer.json()["error"]["type"] == "request_too_large"
+        assert requests.get(f"http://127.0.0.1:{port}/login/", timeout=10).status_code == 200  # it serves on
+    finally:
+        stop(server)
