@@ -72,6 +72,38 @@ def stop(process: subprocess.Popen) -> tuple[str, str]:
     return process.communicate(timeout=30)
 
 
+def api_user(env: dict[str, str], username: str) -> tuple[str, str]:
+    """A user in env's database: (their API token, a signed-in session id)."""
+    made = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; from django.test import Client; "
+                  "from accounts.tokens import api_token_create; "
+                  f"user = get_user_model().objects.create_user({username!r}, password='pw-123456789'); "
+                  "browser = Client(); browser.force_login(user); "
+                  "print(api_token_create(user=user)[0], browser.cookies['sessionid'].value)")
+    token, session = made.stdout.strip().splitlines()[-1].split()
+    return token, session
+
+
+def hammer(port: int, token: str, *, clients: int = 8, calls: int = 50) -> list[str]:
+    """`clients` threads at once, each making `calls` authenticated GETs of /api/kite/accounts; what failed."""
+    import threading
+
+    failures: list[str] = []
+
+    def client() -> None:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Token {token}"
+        for _ in range(calls):
+            answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
+            if answer.status_code != 200:
+                failures.append(f"{answer.status_code} {answer.text[:200]}")
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return failures
+
+
 def refused(env: dict[str, str]) -> str:
     """Start gunicorn; it must exit by itself, non-zero, within BOOT_SECONDS. Returns what it printed."""
     process = gunicorn(env, free_port())
@@ -286,8 +318,6 @@ def test_under_the_asgi_server_database_connections_stay_bounded_on_sync_and_str
     Django's ASGI handler (the live stream) runs on a thread of its own and closes its connections. Before, every
     request went through the ASGI handler and kept a connection on a thread that was gone: 94 descriptors of the
     SQLite file were open after 400 requests."""
-    import threading
-
     from config.threaded import WEB_THREADS
 
     if not Path("/proc/self/fd").is_dir():
@@ -295,15 +325,9 @@ def test_under_the_asgi_server_database_connections_stay_bounded_on_sync_and_str
     env = environment(tmp_path, CONN_MAX_AGE="600")
     database = tmp_path / "app.sqlite3"
     manage(env, "migrate", "--noinput", "-v", "0")
-    made = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; from django.test import Client; "
-                  "from accounts.tokens import api_token_create; "
-                  "user = get_user_model().objects.create_user('asgi', password='pw-123456789'); "
-                  "browser = Client(); browser.force_login(user); "
-                  "print(api_token_create(user=user)[0], browser.cookies['sessionid'].value)")
-    token, session = made.stdout.strip().splitlines()[-1].split()
+    token, session = api_user(env, "asgi")
     port = free_port()
     server = gunicorn(env, port)
-    failures: list[str] = []
 
     def open_database_files() -> int:
         workers = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
@@ -317,23 +341,11 @@ def test_under_the_asgi_server_database_connections_stay_bounded_on_sync_and_str
                     pass
         return sum(str(database) in name for name in names)
 
-    def client() -> None:
-        http = requests.Session()
-        http.headers["Authorization"] = f"Token {token}"
-        for _ in range(50):
-            answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
-            if answer.status_code != 200:
-                failures.append(f"{answer.status_code} {answer.text[:200]}")
-
     try:
         wait_until_serving(server, port)
         for _ in range(2):  # 800 requests from 8 clients at once
-            threads = [threading.Thread(target=client) for _ in range(8)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=120)
-        assert not failures, failures[:3]
+            failures = hammer(port, token)
+            assert not failures, failures[:3]
         after_api = open_database_files()
         assert after_api <= 3 * WEB_THREADS  # at most one connection (file, -wal, -shm) per pool thread
         for _ in range(20):  # the live stream, opened and left twenty times

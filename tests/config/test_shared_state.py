@@ -24,7 +24,17 @@ import pytest
 import requests
 from kiteconnect import KiteConnect
 
-from tests.config.test_production import ROOT, environment, free_port, gunicorn, manage, stop, wait_until_serving
+from tests.config.test_production import (
+    ROOT,
+    api_user,
+    environment,
+    free_port,
+    gunicorn,
+    hammer,
+    manage,
+    stop,
+    wait_until_serving,
+)
 from tests.fixtures.sandbox import TRADING_TIME, SandboxHandle, start_sandbox
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -281,10 +291,7 @@ def test_under_the_asgi_server_postgresql_backends_stay_within_the_pool(tmp_path
     port = free_port()
     env = environment(tmp_path, DATABASE_URL=postgres_database, DATABASE_POOL_SIZE="4")
     manage(env, "migrate", "--noinput", "-v", "0")
-    token = manage(env, "shell", "-c", "from django.contrib.auth import get_user_model; "
-                   "from accounts.tokens import api_token_create; "
-                   "user = get_user_model().objects.create_user('pooled', password='pw-123456789'); "
-                   "print(api_token_create(user=user)[0])").stdout.strip().splitlines()[-1]
+    token, _ = api_user(env, "pooled")
     name = urlsplit(postgres_database).path.lstrip("/")
 
     def backends() -> int:
@@ -292,22 +299,9 @@ def test_under_the_asgi_server_postgresql_backends_stay_within_the_pool(tmp_path
             return admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
 
     server = gunicorn(env, port, workers=1)
-    failures: list[str] = []
     try:
         wait_until_serving(server, port)
-
-        def client() -> None:
-            http = requests.Session()
-            http.headers["Authorization"] = f"Token {token}"
-            for _ in range(40):
-                answer = http.get(f"http://127.0.0.1:{port}/api/kite/accounts", timeout=60)
-                if answer.status_code != 200:
-                    failures.append(f"{answer.status_code} {answer.text[:200]}")
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        failures = hammer(port, token, calls=40)
         assert not failures, failures[:3]
         assert 1 <= backends() <= 4
     finally:
