@@ -7,10 +7,10 @@ PIP    := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.
 .PHONY: run serve test bench lint clean
 
 # `make serve`: the production web app. Settings from the environment or .env (DEBUG off); gunicorn with
-# uvicorn workers serving config.asgi (config/gunicorn_conf.py), WORKERS processes on BIND; with more
-# than one, set REDIS_URL (shared rate limits). It stops at the first step the configuration fails.
+# uvicorn workers serving config.asgi (config/gunicorn_conf.py), WORKERS processes on BIND (default: 2 with
+# REDIS_URL, 1 without; more than one needs REDIS_URL). It stops at the first step the configuration fails.
 BIND    ?= 127.0.0.1:8000
-WORKERS ?= 2
+WORKERS ?=
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

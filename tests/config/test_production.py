@@ -207,6 +207,23 @@ def test_without_redis_url_the_server_runs_one_worker(tmp_path):
         stop(process)
 
 
+def test_make_serve_starts_with_its_defaults_and_no_redis(tmp_path):
+    """The documented command itself (collectstatic, migrate, gunicorn): its WORKERS default must be one the
+    server accepts without REDIS_URL."""
+    import signal
+
+    env = {k: v for k, v in environment(tmp_path).items() if k not in ("WORKERS", "REDIS_URL", "MAKEFLAGS")}
+    port = free_port()
+    process = subprocess.Popen(["make", "--no-print-directory", "serve", f"BIND=127.0.0.1:{port}"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert wait_until_serving(process, port).status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert "Configuration error" not in out + err
+
+
 SLOW_CLIENTS = 50
 
 
