@@ -106,9 +106,7 @@ def pending_expire() -> int:
 
 def _audit_expired(row: Any) -> None:
     from kite.models import OrderAudit
+    from kite.services.approvals import stored_write_audit
 
-    OrderAudit.objects.create(
-        user=row.user, username=row.user.get_username(), path=OrderAudit.Path.MCP, account=row.account,
-        account_name=row.account.name, tool=row.tool, summary=row.summary, arguments=row.arguments,
-        outcome=OrderAudit.Outcome.EXPIRED,
-        message="Asked in the MCP client; no answer came back in time, so nothing was sent.")
+    stored_write_audit(row, outcome=OrderAudit.Outcome.EXPIRED, path=OrderAudit.Path.MCP,
+                       message="Asked in the MCP client; no answer came back in time, so nothing was sent.")

@@ -58,7 +58,7 @@ def approvals_expire(*, user: AbstractBaseUser) -> None:
     for approval in Approval.objects.filter(user=user, status=Approval.Status.PENDING, expires_at__lte=now):
         if Approval.objects.filter(pk=approval.pk, status=Approval.Status.PENDING).update(
                 status=Approval.Status.EXPIRED, decided_at=now):
-            _audit(approval, outcome=OrderAudit.Outcome.EXPIRED, path=approval.path,
+            stored_write_audit(approval, outcome=OrderAudit.Outcome.EXPIRED, path=approval.path,
                    message="Nobody approved it in time: nothing was sent.")
 
 
@@ -95,7 +95,7 @@ def approval_decide(*, approval: Approval, user: AbstractBaseUser, approve: bool
         approval.refresh_from_db()
         raise InvalidInput(f"This approval is {approval.get_status_display()} already: nothing was changed or sent.")
     if not approve:
-        _audit(approval, outcome=OrderAudit.Outcome.DECLINED, path="web",
+        stored_write_audit(approval, outcome=OrderAudit.Outcome.DECLINED, path="web",
                message=f"Declined by {user.get_username()} on the approval page: nothing was sent.")
         return approval
     try:
@@ -112,8 +112,10 @@ def approval_decide(*, approval: Approval, user: AbstractBaseUser, approve: bool
     return approval
 
 
-def _audit(approval: Approval, *, outcome: str, path: str, message: str) -> None:
+def stored_write_audit(write: Any, *, outcome: str, path: str, message: str) -> None:
+    """The audit row of a write kept for the human (an Approval, an MCP PendingConfirmation: a user, an account,
+    a tool, its arguments and summary) that ended without being sent."""
     OrderAudit.objects.create(
-        user=approval.user, username=approval.user.get_username(), path=path, account=approval.account,
-        account_name=approval.account.name, tool=approval.tool, summary=approval.summary,
-        arguments=approval.arguments, outcome=outcome, message=message)
+        user=write.user, username=write.user.get_username(), path=path, account=write.account,
+        account_name=write.account.name, tool=write.tool, summary=write.summary,
+        arguments=write.arguments, outcome=outcome, message=message)
