@@ -151,7 +151,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
     # CONN_HEALTH_CHECKS (on): the pool checks a connection before lending it.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1, "max_size": DATABASE_POOL_SIZE,
-        "timeout": 10,  # seconds a request waits for a free connection before it fails (a 500, logged)
+        "timeout": 10,  # seconds a request waits for a free connection (then the API answers 503 database_busy)
         "max_idle": 300,  # idle connections beyond min_size close after five minutes
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
